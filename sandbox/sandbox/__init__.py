@@ -1,0 +1,1 @@
+"""Local emulators of the Amplitude and Brevo HTTP APIs, for demos, tests and benchmarks."""
