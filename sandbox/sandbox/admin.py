@@ -5,7 +5,9 @@
     GET    /_sandbox/faults                         pending fault rules
     POST   /_sandbox/faults                         add a rule (see faults.FaultRule)
     DELETE /_sandbox/faults                         drop every rule
-    POST   /_sandbox/reset                          reset every emulator, the log and the faults
+    POST   /_sandbox/reset                          reset every emulator, the log, the faults and the clock
+    GET    /_sandbox/clock                          the sandbox clock {"now": ISO, "offset_seconds": s}
+    PUT    /_sandbox/clock                          set it: {"now": ISO 8601} or {"offset_seconds": s}
     POST   /_sandbox/{emulator}/reset               reset one emulator
     POST   /_sandbox/{emulator}/seed                seed one emulator (JSON parameters)
     GET    /_sandbox/{emulator}/config              its settings
@@ -15,6 +17,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -22,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from sandbox import clock
 from sandbox.emulator import Emulator
 from sandbox.faults import ADMIN_PREFIX, FaultRegistry, RequestLog
 
@@ -67,7 +71,20 @@ def admin_routes(emulators: list[Emulator], faults: FaultRegistry, log: RequestL
             emulator.reset()
         faults.clear()
         log.clear()
+        clock.set_offset(0)
         return Response(status_code=204)
+
+    async def sandbox_clock(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                body = await _json_body(request)
+                if "now" in body:
+                    clock.set_now(datetime.fromisoformat(str(body["now"]).replace("Z", "+00:00")))
+                else:
+                    clock.set_offset(float(body["offset_seconds"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                return json_response({"error": f"expected {{'now': ISO 8601}} or {{'offset_seconds': s}}: {exc}"}, 400)
+        return json_response({"now": clock.now_datetime().isoformat(), "offset_seconds": clock.offset()})
 
     def emulator_routes(emulator: Emulator) -> Mount:
         async def reset(request: Request) -> Response:
@@ -113,6 +130,7 @@ def admin_routes(emulators: list[Emulator], faults: FaultRegistry, log: RequestL
                 Route("/requests", requests_log, methods=["GET", "DELETE"]),
                 Route("/faults", fault_rules, methods=["GET", "POST", "DELETE"]),
                 Route("/reset", reset_all, methods=["POST"]),
+                Route("/clock", sandbox_clock, methods=["GET", "PUT"]),
                 *(emulator_routes(e) for e in by_name.values()),
             ],
         )

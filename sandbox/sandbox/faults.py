@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sandbox import clock
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ADMIN_PREFIX = "/_sandbox"
@@ -202,6 +203,7 @@ class SandboxMiddleware:
         async def logging_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box["status"] = message["status"]
+                message = _with_date(message)
             await send(message)
 
         try:
@@ -260,6 +262,13 @@ class SandboxMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _with_date(message: Message) -> Message:
+    """Every response carries the sandbox clock, as a real server's `Date` header."""
+    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+    headers.append((b"date", clock.http_date().encode()))
+    return dict(message, headers=headers)
 
 
 def _without_length(message: Message) -> Message:

@@ -124,6 +124,8 @@ async def serve(settings: SandboxSettings, ready_file: Path | None = None) -> No
                 lifespan="off",
                 timeout_keep_alive=30,
                 access_log=False,
+                date_header=False,  # the sandbox clock sets Date (see clock.py)
+                server_header=False,
             )
             servers.append((_QuietServer(config), sock))
 
