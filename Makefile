@@ -2,9 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PACKAGES := sandbox/pyproject.toml tap-amplitude/pyproject.toml target-brevo/pyproject.toml tests/requirements.txt
+PACKAGES := sandbox/pyproject.toml tap-amplitude/pyproject.toml target-brevo/pyproject.toml requirements.txt
 
-.PHONY: install demo test bench bench-large sandbox clean
+.PHONY: install demo demo-reset test bench bench-large sandbox clean
 
 install: $(VENV)/.installed
 
@@ -12,14 +12,25 @@ $(VENV)/.installed: $(PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check \
-		-e ./sandbox -e './tap-amplitude[testing]' -e './target-brevo[testing]' -r tests/requirements.txt
+		-e ./sandbox -e './tap-amplitude[testing]' -e './target-brevo[testing]' -r requirements.txt
 	touch $@
+
+demo: install
+	$(PY) -m demo
+
+demo-reset: install
+	$(PY) -m demo --reset
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The sandbox on the fixed ports and keys of meltano.yml's dev environment, for `meltano run` by hand.
 sandbox: install
-	$(VENV)/bin/sandbox serve --ready-file .sandbox-ready.json
+	$(VENV)/bin/sandbox serve --ready-file .sandbox-ready.json --data-dir .demo/sandbox \
+		--port amplitude_api=47801 --port amplitude_api_eu=47802 --port amplitude_ingest=47803 \
+		--port amplitude_ingest_eu=47804 --port brevo=47805 \
+		--amplitude-api-key sandbox-amplitude-api-key --amplitude-secret-key sandbox-amplitude-secret-key \
+		--brevo-api-key xkeysib-sandbox-dev-key
 
 clean:
-	rm -rf $(VENV) .meltano .sandbox-ready.json
+	rm -rf $(VENV) .meltano .demo output .sandbox-ready.json

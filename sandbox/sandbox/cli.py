@@ -61,6 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="emulator setting at start (same names as PATCH /_sandbox/<emulator>/config)",
     )
     s.add_argument("-v", "--verbose", action="store_true")
+
+    d = sub.add_parser(
+        "seed",
+        help="seed the Amplitude emulator with a simulated app's data",
+        description="Without --bulk: a simulated app sends events through the ingestion API over HTTP, moving the "
+        "sandbox clock along the time span. With --bulk: the stored form is written directly (millions of events), "
+        "through the running sandbox (--ready-file) or straight into a --data-dir before `sandbox serve`.",
+    )
+    d.add_argument("--ready-file", type=Path, help="the running sandbox's ready file")
+    d.add_argument("--data-dir", type=Path, help="with --bulk and no --ready-file: write into this data directory")
+    d.add_argument("--seed", type=int, default=42, help="random seed (default 42): same seed and sizes, same data")
+    d.add_argument("--users", type=int, default=1000, help="number of users (default 1000)")
+    d.add_argument("--events", type=int, default=20000, help="number of events (default 20000)")
+    d.add_argument("--days", type=float, default=14, help="time span in days (default 14)")
+    d.add_argument("--start", help="first moment of the span, ISO 8601 (default: sandbox now minus --days)")
+    d.add_argument("--region", choices=["us", "eu"], default="us", help="data center (default us)")
+    d.add_argument("--bulk", action="store_true", help="write the stored form directly instead of calling the API")
     return parser
 
 
@@ -89,3 +106,33 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(serve(settings, args.ready_file))
         except KeyboardInterrupt:
             pass
+    elif args.command == "seed":
+        sys.stdout.write(orjson.dumps(_seed(args), option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _seed(args: argparse.Namespace) -> dict[str, Any]:
+    from sandbox import seed
+
+    params: dict[str, Any] = {
+        "seed": args.seed,
+        "users": args.users,
+        "events": args.events,
+        "days": args.days,
+        "region": args.region,
+        "mode": "bulk" if args.bulk else "api",
+    }
+    if args.start:
+        params["start"] = args.start
+    if args.ready_file is None:
+        if not (args.bulk and args.data_dir):
+            raise SystemExit("sandbox seed: give --ready-file (a running sandbox), or --bulk with --data-dir")
+        return seed.bulk_into_data_dir(args.data_dir, params)
+    info = orjson.loads(args.ready_file.read_bytes())
+    if args.bulk:
+        import requests
+
+        response = requests.post(info["amplitude"]["api"] + "/_sandbox/amplitude/seed", json=params, timeout=3600)
+        if response.status_code >= 400:
+            raise SystemExit(f"sandbox seed: {response.status_code} {response.text}")
+        return response.json()
+    return seed.seed_over_http(info, params)

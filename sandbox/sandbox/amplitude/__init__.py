@@ -1,28 +1,47 @@
-"""Amplitude emulator (placeholder until its issue lands: every route answers 404)."""
+"""Amplitude emulator, per ../shared/reference/amplitude-api.md.
+
+Services (one port each): `amplitude_api` (stands in for https://amplitude.com),
+`amplitude_api_eu` (https://analytics.eu.amplitude.com), `amplitude_ingest`
+(https://api2.amplitude.com) and `amplitude_ingest_eu` (https://api.eu.amplitude.com). US and EU
+are separate projects with separate stores (same keys): data sent to the EU ingest host is only
+visible on the EU API host. Stores are SQLite files in `<data-dir>/amplitude/{us,eu}.sqlite3`.
+
+Settings (`GET/PATCH /_sandbox/amplitude/config`, or `sandbox serve --set amplitude.NAME=VALUE`):
+
+| name | default | meaning |
+|---|---|---|
+| `project_id` / `project_id_eu` | 374182 / 374183 | `app` field, zip folder and entry names |
+| `export_latency_hours` | 2 | hour H is exportable once H + 1 h + latency <= sandbox now; -1 makes the current hour exportable |
+| `export_max_bytes` | 4 GiB | export larger than this (raw NDJSON bytes) -> 400 |
+| `export_timeout_bytes` | 0 (off) | export larger than this -> 504 (data volume timeout) |
+| `export_partition_events` | 100000 | events per zip entry (`#n` partitions) |
+| `export_max_days` | 365 | longest export range |
+| `cohort_request_seconds` | 3 | how long a cohort download request stays 202 `JOB INPROGRESS` |
+| `cohort_redirect_rows` | 10000 | cohort `/file` above this many rows -> 302 to a pre-signed-style URL |
+| `cohort_url_ttl_seconds` | 60 | that URL's `X-Amz-Expires`; 403 afterwards |
+| `rate_limit_scale` | 1.0 | multiplier on every rate limit (5 concurrent, 360/h user queries, 60/10 min cohort requests, 1000 eps per device/user) |
+| `insert_id_window_days` | 7 | a repeated device_id + insert_id within this window is dropped |
+| `key_region` | any | data center the key pair belongs to (`any`, `us`, `eu`); the other one answers 403 `Invalid API Key` (ingestion: 400 `Invalid API key`), like a key used against the wrong region |
+| `api_delay_ms` | 0 | simulated processing time of every REST API request, spent holding a concurrency slot |
+
+Admin routes under `/_sandbox/amplitude/`: `GET stats` (row counts per region);
+`POST corrupt-gzip {"hour": "YYYYMMDDTHH", "region": "us", "count": 1}` makes the next `count`
+exports that contain that hour carry a corrupt gzip member for it inside a valid zip
+(`GET` lists, `DELETE` clears); `POST seed` (see sandbox.seed).
+
+Every server-assigned time (server_upload_time, server_received_time, processed_time, cohort
+times, the export latency horizon, rate-limit windows, link expiry) reads the sandbox clock.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.applications import Starlette
+from sandbox.amplitude.app import AmplitudeEmulator
 
 
-class _Placeholder:
-    name = "amplitude"
-
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-
-    def services(self):
-        names = {"amplitude": ["amplitude_api", "amplitude_api_eu", "amplitude_ingest", "amplitude_ingest_eu"], "brevo": ["brevo"]}
-        return {n: Starlette() for n in names[self.name]}
-
-    def reset(self) -> None: ...
-    def seed(self, params): return {}
-    def config(self): return {}
-    def configure(self, changes): return {}
-    def admin_routes(self): return []
+def create(settings: Any) -> AmplitudeEmulator:
+    return AmplitudeEmulator(settings)
 
 
-def create(settings: Any) -> _Placeholder:
-    return _Placeholder(settings)
+__all__ = ["AmplitudeEmulator", "create"]

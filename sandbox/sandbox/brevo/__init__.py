@@ -1,28 +1,29 @@
-"""Brevo emulator (placeholder until its issue lands: every route answers 404)."""
+"""A faithful local Brevo API v3 (contacts, imports, attributes, lists, events, orders).
+
+Served on its own port under `/v3` (see sandbox/BREVO.md for the endpoint table). Every request is
+checked against Brevo's OpenAPI spec (`openapi.yaml`, vendored, with the overlay in `spec.py` for
+what is newer) and the account persists in `<data-dir>/brevo.sqlite3`.
+
+Settings (`--set brevo.NAME=VALUE` at start, GET/PATCH /_sandbox/brevo/config at run time):
+
+    import_delay_seconds     0.5      an import is `queued` for half of it, `processing` for the
+                                      other half, then applied and `completed`
+    plan                     general  rate-limit plan: general | advanced | extended
+    rate_limit_window_scale  1.0      multiplies every rate-limit window (0.01: an hour lasts 36 s)
+    rate_limits_enabled      true     false: never answer 429 (headers still sent, remaining = limit)
+    ecommerce_active         true     false: order calls get 400 "eCommerce is not activated" and
+                                      GET /ecommerce/config/displayCurrency 403, until
+                                      POST /v3/ecommerce/activate
+
+Resetting the emulator restores these to their start-up values.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.applications import Starlette
+from sandbox.brevo.app import BrevoEmulator
 
 
-class _Placeholder:
-    name = "brevo"
-
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-
-    def services(self):
-        names = {"amplitude": ["amplitude_api", "amplitude_api_eu", "amplitude_ingest", "amplitude_ingest_eu"], "brevo": ["brevo"]}
-        return {n: Starlette() for n in names[self.name]}
-
-    def reset(self) -> None: ...
-    def seed(self, params): return {}
-    def config(self): return {}
-    def configure(self, changes): return {}
-    def admin_routes(self): return []
-
-
-def create(settings: Any) -> _Placeholder:
-    return _Placeholder(settings)
+def create(settings: Any) -> BrevoEmulator:
+    return BrevoEmulator(settings)

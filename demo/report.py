@@ -1,0 +1,86 @@
+"""The demo's report: what landed in the sandbox's Brevo account, read through its inspection routes."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sandbox.process import SandboxProcess
+
+SHOWN_ATTRIBUTES = ["FIRSTNAME", "LASTNAME", "SMS", "PLAN", "SIGNUP_DATE", "ORDER_COUNT", "LTV", "LAST_ACTIVE", "DEVICE"]
+
+
+def snapshot(sandbox: SandboxProcess) -> dict[str, Any]:
+    """Counts before the run, so the report can show what this run changed."""
+    stats = sandbox.admin("GET", "brevo/stats")
+    lists = {l["id"]: l["uniqueSubscribers"] for l in _lists(sandbox)}
+    return {"stats": stats, "lists": lists}
+
+
+def _lists(sandbox: SandboxProcess) -> list[dict[str, Any]]:
+    return sandbox.admin("GET", "brevo/lists").get("lists", [])
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False))  # noqa: E731
+    return "\n".join(["    " + line(header), "    " + "  ".join("-" * w for w in widths), *("    " + line(r) for r in rows)])
+
+
+def _page_all(sandbox: SandboxProcess, path: str, key: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    while True:
+        page = sandbox.admin("GET", path, limit=1000, offset=len(found)).get(key, [])
+        found.extend(page)
+        if len(page) < 1000:
+            return found
+
+
+def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) -> None:
+    stats = sandbox.admin("GET", "brevo/stats")
+    delta = lambda k: stats[k] - before["stats"].get(k, 0)  # noqa: E731
+
+    print(f"\n  Contacts: {stats['contacts']:,} (+{delta('contacts'):,} this run). A few of them:")
+    contacts = sandbox.admin("GET", "brevo/contacts", limit=5, offset=max(stats["contacts"] // 2, 0)).get("contacts", [])
+    rows = [[c.get("email", "")] + [str(c.get("attributes", {}).get(a, "")) for a in SHOWN_ATTRIBUTES] for c in contacts]
+    print(_table(rows, ["email", *SHOWN_ATTRIBUTES]))
+
+    print("\n  Lists (cohort -> Brevo list):")
+    rows = []
+    for lst in _lists(sandbox):
+        was = before["lists"].get(lst["id"], 0)
+        now = lst["uniqueSubscribers"]
+        if now or was:
+            rows.append([lst["id"], lst["name"], f"{now:,}", f"{now - was:+,}"])
+    print(_table(rows, ["id", "name", "members", "change"]))
+
+    events = _page_all(sandbox, "brevo/events", "events")
+    by_name = Counter(e.get("event_name") for e in events)
+    print(f"\n  Events: {stats['events']:,} (+{delta('events'):,} this run)")
+    print(_table([[n, f"{c:,}"] for n, c in by_name.most_common()], ["event_name", "count"]))
+
+    orders = _page_all(sandbox, "brevo/orders", "orders")
+    revenue = sum(float(o["order"].get("amount") or 0) for o in orders)
+    print(f"\n  Orders: {stats['orders']:,} (+{delta('orders'):,} this run), revenue {revenue:,.2f}")
+
+    rejects = output / "brevo-rejects.jsonl"
+    reasons: Counter[str] = Counter()
+    examples: list[dict[str, Any]] = []
+    if rejects.exists():
+        for line in rejects.read_text().splitlines():
+            item = json.loads(line)
+            reasons[item.get("reason", "?")] += 1
+            if len(examples) < 3:
+                examples.append(item)
+    print(f"\n  Rejected records (reported in {rejects.relative_to(output.parent)}): {sum(reasons.values()):,}")
+    if reasons:
+        print(_table([[r, f"{c:,}"] for r, c in reasons.most_common()], ["reason", "count"]))
+
+    summary = output / "brevo-summary.json"
+    if summary.exists():
+        calls = json.loads(summary.read_text()).get("api_calls", {})
+        if calls:
+            print("\n  Brevo API calls by endpoint (from target-brevo's summary):")
+            print(_table([[k, f"{v:,}"] for k, v in sorted(calls.items())], ["endpoint", "calls"]))

@@ -1,0 +1,564 @@
+"""Deterministic seed data for the Amplitude emulator: a simulated product's users, sessions, events, cohorts.
+
+The same `seed` and sizes always give the same users, sessions and events (only the stored `uuid`s
+differ). Two ways in:
+
+- **api** (the "simulated app"): events go through the ingestion API (`POST /2/httpapi`) in time
+  order while the sandbox clock is moved along the simulated time span, so `server_upload_time`
+  spreads over it like a real app's; cohorts are defined with `POST /api/3/cohorts/upload`.
+  `sandbox seed --ready-file F` does this over real HTTP; `POST /_sandbox/amplitude/seed` does it
+  in-process through the same ASGI routes. At the end the clock reads the later of where it was and
+  the end of the span.
+- **bulk**: the same generator writes the stored form directly (no HTTP, no clock moves), for
+  millions of events (benchmarks).
+
+Data: every user gets an `$identify` (email, first_name, last_name, phone, plan, signup_date, and
+purchases / lifetime_revenue set to 0 once) and a `Sign Up` in their first session; sessions hold
+Page View, Feature Click, Add to Cart, Purchase (top-level price/quantity/productId/revenueType/
+currency, and `$add` of purchases and lifetime_revenue) and, for paying plans, Subscription Started
+(`$set` plan). Exactly 5% of users (index % 20 == 7) have an invalid phone on purpose (reject tests);
+every other phone is a valid E.164 mobile number. Cohorts: `active_users` (a session in the last
+7 days of the span, or its last half when shorter), `churning_users` (2+ sessions, none in that
+recent window), `power_users` (the top 10% by event count).
+
+Chapters continue a story: `chapter` N > 0 draws new sessions and events for the same users (profiles
+depend on `seed` only), starting at `start`; the first `returning_users` users signed up in an
+earlier chapter (no second `$identify` or Sign Up), the others are new sign-ups. Cohorts are
+recomputed from the chapter and uploaded over the existing cohorts of the same name, as an app that
+refreshes its cohorts does; so membership changes from chapter to chapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+FIRST_NAMES = ["Alice", "Bruno", "Chloé", "David", "Emma", "Farid", "Grace", "Hugo", "Inès", "Jonas", "Karin", "Léa",
+               "Mateo", "Nora", "Oscar", "Paula", "Quentin", "Rosa", "Samir", "Tina", "Ugo", "Vera", "William", "Yara", "Zoé"]  # fmt: skip
+LAST_NAMES = ["Martin", "Bernard", "Müller", "Schmidt", "Smith", "Johnson", "García", "Rossi", "Dubois", "Nowak", "O'Brien",
+              "Fernández", "Jansen", "Lefèvre", "Weber", "Brown", "Moreau", "Costa", "Novak", "Lindqvist"]  # fmt: skip
+# (country, city, language, phone generator)
+PLACES: list[tuple[str, str, str, Callable[[random.Random], str]]] = [
+    ("France", "Paris", "fr-FR", lambda r: f"+336{r.choice('0124578')}{r.randrange(10**7):07d}"),
+    ("France", "Lyon", "fr-FR", lambda r: f"+337{r.choice('3456789')}{r.randrange(10**7):07d}"),
+    ("Germany", "Berlin", "de-DE", lambda r: f"+49151{r.randrange(10**8):08d}"),
+    ("United Kingdom", "London", "en-GB", lambda r: f"+4477{r.randrange(1, 10)}{r.randrange(10**7):07d}"),
+    ("United States", "New York", "en-US", lambda r: f"+1212{r.randrange(2, 10)}{r.randrange(10**6):06d}"),
+    ("United States", "San Francisco", "en-US", lambda r: f"+1415{r.randrange(2, 10)}{r.randrange(10**6):06d}"),
+    ("Spain", "Madrid", "es-ES", lambda r: f"+346{r.randrange(10**8):08d}"),
+]
+INVALID_PHONES = ["12345", "+1 555", "not-a-phone", "+33 12", "0000000", "++4915112"]
+PLATFORMS = [("Web", "Chrome", "124"), ("Web", "Firefox", "125"), ("iOS", "ios", "17.4"), ("Android", "android", "14")]
+# platform -> (device_model, device_brand) as apps report them; Amplitude derives device_type / device_family.
+DEVICES = {
+    "Web": [("Mac", "Apple"), ("Windows", "Microsoft"), ("Chromebook", "Google")],
+    "iOS": [("iPhone 15", "Apple"), ("iPhone 13", "Apple"), ("iPad Air", "Apple")],
+    "Android": [("Pixel 8", "Google"), ("Galaxy S24", "Samsung"), ("Redmi Note 13", "Xiaomi")],
+}
+PLANS = [("free", 0.55), ("starter", 0.25), ("pro", 0.15), ("enterprise", 0.05)]
+PLAN_PRICES = {"starter": 9.0, "pro": 29.0, "enterprise": 99.0}
+PAGES = ["/", "/pricing", "/docs", "/blog", "/dashboard", "/settings", "/products", "/checkout"]
+FEATURES = ["export", "share", "search", "filter", "invite", "dark_mode", "report", "integrations"]
+PRODUCTS = [("sku-101", "Notebook", 12.5), ("sku-202", "Pen set", 4.99), ("sku-303", "Backpack", 59.0),
+            ("sku-404", "Desk lamp", 34.9), ("sku-505", "Headphones", 129.0), ("sku-606", "Mug", 9.9)]  # fmt: skip
+INVALID_PHONE_EVERY, INVALID_PHONE_AT = 20, 7
+DAY = 86400.0
+
+
+@dataclass
+class SeedParams:
+    seed: int = 42
+    users: int = 1000
+    events: int = 20000
+    days: float = 14.0
+    start: float | None = None  # epoch seconds; default: now - days
+    region: str = "us"
+    mode: str = "api"
+    batch_size: int = 1000
+    chapter: int = 0
+    returning_users: int = 0
+
+    @classmethod
+    def parse(cls, params: dict[str, Any]) -> SeedParams:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(params) - known
+        if unknown:
+            raise ValueError(
+                f"unknown seed parameters: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})"
+            )
+        values = dict(params)
+        if isinstance(values.get("start"), str):
+            moment = datetime.fromisoformat(values["start"])
+            values["start"] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        result = cls(**values)
+        if not isinstance(result.chapter, int) or result.chapter < 0:
+            raise ValueError("chapter must be an integer >= 0")
+        if not isinstance(result.returning_users, int) or not 0 <= result.returning_users <= result.users:
+            raise ValueError("returning_users must be an integer between 0 and users")
+        for name in ("seed", "users", "events", "batch_size"):
+            value = getattr(result, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "seed" else 1):
+                raise ValueError(f"{name} must be a positive integer")
+        if not isinstance(result.days, (int, float)) or result.days <= 0:
+            raise ValueError("days must be > 0")
+        if result.region not in ("us", "eu"):
+            raise ValueError("region must be us or eu")
+        if result.mode not in ("api", "bulk"):
+            raise ValueError("mode must be api or bulk")
+        if result.events < 2 * result.users:
+            raise ValueError(
+                f"events must be at least 2 per user ($identify and Sign Up): {result.events} < 2 x {result.users}"
+            )
+        if result.batch_size > 2000:
+            raise ValueError("batch_size must be <= 2000 (the HTTP V2 limit)")
+        return result
+
+
+@dataclass
+class UserPlan:
+    index: int
+    sessions: list[tuple[float, int]] = field(default_factory=list)  # (start, number of events)
+    subscription_session: int | None = None
+    returning: bool = False  # signed up in an earlier chapter
+    plan: str = "free"
+
+    @property
+    def events(self) -> int:
+        return sum(n for _s, n in self.sessions)
+
+
+def profile(seed: int, index: int) -> dict[str, Any]:
+    rng = random.Random(f"{seed}:user:{index}")
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    country, city, language, phone = rng.choice(PLACES)
+    platform, os_name, os_version = rng.choice(PLATFORMS)
+    invalid_phone = index % INVALID_PHONE_EVERY == INVALID_PHONE_AT
+    local = "".join(ch for ch in f"{first}.{last}".lower() if ch.isascii() and (ch.isalnum() or ch == "."))
+    who = {
+        "user_id": f"user-{index:06d}",
+        "device_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "email": f"{local}{index}@example.com",
+        "first_name": first,
+        "last_name": last,
+        "phone": rng.choice(INVALID_PHONES) if invalid_phone else phone(rng),
+        "country": country,
+        "city": city,
+        "language": language,
+        "platform": platform,
+        "os_name": os_name,
+        "os_version": os_version,
+        "app_version": f"2.{rng.randrange(0, 6)}.{rng.randrange(0, 10)}",
+        "ip": f"203.0.{rng.randrange(0, 256)}.{rng.randrange(1, 255)}",
+    }
+    who["device_model"], who["device_brand"] = rng.choice(DEVICES[platform])
+    return who
+
+
+class Plan:
+    """Who does what when: users, their sessions and the cohorts, from the seed (no events yet)."""
+
+    def __init__(self, params: SeedParams, now: float) -> None:
+        self.params = params
+        self.start = params.start if params.start is not None else now - params.days * DAY
+        self.end = self.start + params.days * DAY
+        rng = random.Random(params.seed if params.chapter == 0 else f"{params.seed}:chapter:{params.chapter}")
+        n = params.users
+        weights = [min(rng.paretovariate(1.3), 50.0) for _ in range(n)]
+        quotas = self._quotas(weights, params.events)
+        span = self.end - self.start
+        self.users: list[UserPlan] = []
+        for i in range(n):
+            user = UserPlan(i, returning=i < params.returning_users)
+            user.plan = rng.choices([p for p, _ in PLANS], [w for _, w in PLANS])[0]
+            signup = self.start + rng.random() * span * 0.8
+            churns = rng.random() < 0.2
+            last = signup + (self.end - signup) * rng.uniform(0.1, 0.5) if churns else self.end - 60
+            sizes = self._session_sizes(rng, quotas[i])
+            starts = sorted(rng.uniform(signup, max(signup, last)) for _ in sizes[1:])
+            user.sessions = list(zip([signup, *starts], sizes, strict=True))
+            if user.returning:
+                user.plan = "free"  # keeps the plan it has: no new subscription in this chapter
+            elif user.plan != "free":
+                if len(sizes) > 1:
+                    user.subscription_session = 1
+                elif sizes[0] >= 3:
+                    user.subscription_session = 0
+                else:
+                    user.plan = "free"
+            self.users.append(user)
+        self.sessions = sorted((start, u.index, k) for u in self.users for k, (start, _n) in enumerate(u.sessions))
+
+    @staticmethod
+    def _quotas(weights: list[float], total: int) -> list[int]:
+        n, spare = len(weights), total - 2 * len(weights)
+        whole = sum(weights)
+        quotas = [2 + math.floor(spare * w / whole) for w in weights]
+        left = total - sum(quotas)
+        order = sorted(range(n), key=lambda i: -weights[i])
+        for k in range(left):
+            quotas[order[k % n]] += 1
+        return quotas
+
+    @staticmethod
+    def _session_sizes(rng: random.Random, quota: int) -> list[int]:
+        sizes = []
+        while quota > 0:
+            size = min(quota, rng.randint(3, 12))
+            if quota - size == 1:
+                size += 1
+            sizes.append(size)
+            quota -= size
+        return sizes
+
+    def cohorts(self) -> dict[str, list[str]]:
+        recent = self.end - min(7 * DAY, self.params.days * DAY / 2)
+        active, churning = [], []
+        for user in self.users:
+            last = max(s for s, _n in user.sessions)
+            if last >= recent:
+                active.append(user.index)
+            elif len(user.sessions) >= 2:
+                churning.append(user.index)
+        ranked = sorted(self.users, key=lambda u: (-u.events, u.index))
+        power = sorted(u.index for u in ranked[: max(1, len(ranked) // 10)])
+        name = lambda i: f"user-{i:06d}"
+        return {
+            "active_users": [name(i) for i in active],
+            "power_users": [name(i) for i in power],
+            "churning_users": [name(i) for i in churning],
+        }
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Every event, session by session in order of session start (HTTP V2 event objects)."""
+        seed = self.params.seed
+        profiles: dict[int, dict[str, Any]] = {}
+        for start, index, number in self.sessions:
+            user = self.users[index]
+            who = profiles.get(index)
+            if who is None:
+                who = profiles[index] = profile(seed, index)
+            yield from self._session(seed, user, who, number, start, self.params.chapter)
+            if number == len(user.sessions) - 1:
+                profiles.pop(index, None)
+
+    @staticmethod
+    def _session(
+        seed: int, user: UserPlan, who: dict[str, Any], number: int, start: float, chapter: int = 0
+    ) -> Iterator[dict[str, Any]]:
+        chapter_tag = f":chapter:{chapter}" if chapter else ""
+        rng = random.Random(f"{seed}{chapter_tag}:session:{user.index}:{number}")
+        size = user.sessions[number][1]
+        session_id = int(start * 1000)
+        steps: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        if number == 0 and not user.returning:
+            signup = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
+            steps.append(
+                (
+                    "$identify",
+                    {},
+                    {
+                        "$set": {k: who[k] for k in ("email", "first_name", "last_name", "phone")}
+                        | {"plan": "free", "signup_date": signup},
+                        "$setOnce": {"purchases": 0, "lifetime_revenue": 0, "initial_platform": who["platform"]},
+                    },
+                )
+            )
+            steps.append(("Sign Up", {"method": rng.choice(["email", "google", "github"])}, {}))
+        if user.subscription_session == number:
+            steps.append(
+                (
+                    "Subscription Started",
+                    {"plan": user.plan, "billing": rng.choice(["monthly", "yearly"]), "price": PLAN_PRICES[user.plan]},
+                    {"$set": {"plan": user.plan}},
+                )
+            )
+        in_cart: tuple[str, str, float] | None = None
+        while len(steps) < size:
+            roll = rng.random()
+            if in_cart and roll < 0.35:
+                steps.append(("Purchase", {"product": in_cart[1]}, {"_product": in_cart}))
+                in_cart = None
+            elif roll < 0.45:
+                steps.append(("Page View", {"page": rng.choice(PAGES)}, {}))
+            elif roll < 0.8:
+                steps.append(("Feature Click", {"feature": rng.choice(FEATURES)}, {}))
+            else:
+                in_cart = rng.choice(PRODUCTS)
+                steps.append(
+                    ("Add to Cart", {"product_id": in_cart[0], "product": in_cart[1], "price": in_cart[2]}, {})
+                )
+        moment = start
+        for k, (event_type, event_properties, user_properties) in enumerate(steps[:size]):
+            event: dict[str, Any] = {
+                "user_id": who["user_id"],
+                "device_id": who["device_id"],
+                "event_type": event_type,
+                "time": int(moment * 1000),
+                "session_id": session_id,
+                "insert_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "event_properties": event_properties,
+                "platform": who["platform"],
+                "os_name": who["os_name"],
+                "os_version": who["os_version"],
+                "app_version": who["app_version"],
+                "device_model": who["device_model"],
+                "device_brand": who["device_brand"],
+                "country": who["country"],
+                "city": who["city"],
+                "language": who["language"],
+                "ip": who["ip"],
+                "library": "sandbox-seed/1.0",
+            }
+            product = user_properties.pop("_product", None)
+            if product:
+                quantity = rng.choice([1, 1, 1, 2, 3])
+                revenue = round(product[2] * quantity, 2)
+                event.update(
+                    price=product[2], quantity=quantity, productId=product[0], revenueType="purchase", currency="EUR"
+                )
+                user_properties = {"$add": {"purchases": 1, "lifetime_revenue": revenue}}
+            if user_properties:
+                event["user_properties"] = user_properties
+            yield event
+            moment += rng.uniform(5, 120) if k else rng.uniform(0.5, 3)
+
+
+def batches(
+    events: Iterator[dict[str, Any]], size: int, span_seconds: float = 3600
+) -> Iterator[tuple[float, list[dict[str, Any]]]]:
+    """Groups events like an app's upload queue: at most `size`, flushed once an hour of app time passes.
+    Yields (send time in seconds = newest event + 1 s, events)."""
+    batch: list[dict[str, Any]] = []
+    first = newest = 0.0
+    for event in events:
+        moment = event["time"] / 1000
+        if batch and (len(batch) >= size or moment - first > span_seconds):
+            yield newest + 1, batch
+            batch = []
+        if not batch:
+            first = newest = moment
+        newest = max(newest, moment)
+        batch.append(event)
+    if batch:
+        yield newest + 1, batch
+
+
+# -- senders ------------------------------------------------------------------------------------
+
+
+class HttpApp:
+    """The simulated app over real HTTP: ingestion API, cohort upload API, sandbox clock."""
+
+    def __init__(self, amplitude: dict[str, str], region: str, request: Callable[..., Any]) -> None:
+        self.ingest = amplitude["ingest_eu" if region == "eu" else "ingest"]
+        self.api = amplitude["api_eu" if region == "eu" else "api"]
+        self.admin = amplitude["api"] + "/_sandbox"
+        self.api_key, self.secret_key = amplitude["api_key"], amplitude["secret_key"]
+        self.request = request  # (method, url, **kwargs) -> (status, body bytes)
+
+    def clock(self) -> float:
+        _status, body = self.request("GET", f"{self.admin}/clock")
+        return datetime.fromisoformat(orjson.loads(body)["now"]).timestamp()
+
+    def set_clock(self, moment: float) -> None:
+        self.request("PUT", f"{self.admin}/clock", json={"now": datetime.fromtimestamp(moment, UTC).isoformat()})
+
+    def send(self, events: list[dict[str, Any]]) -> None:
+        payload = orjson.dumps({"api_key": self.api_key, "events": events})
+        if len(payload) > 900_000 and len(events) > 1:
+            half = len(events) // 2
+            self.send(events[:half])
+            self.send(events[half:])
+            return
+        status, body = self.request(
+            "POST", f"{self.ingest}/2/httpapi", content=payload, headers={"Content-Type": "application/json"}
+        )
+        if status != 200:
+            raise RuntimeError(f"ingestion refused a seed batch: {status} {body[:500]!r}")
+
+    def upload_cohort(self, name: str, user_ids: list[str], app_id: int) -> dict[str, Any]:
+        body = {
+            "name": name,
+            "app_id": app_id,
+            "id_type": "BY_USER_ID",
+            "ids": user_ids,
+            "owner": "seed@example.com",
+            "published": True,
+        }
+        status, raw = self.request("GET", f"{self.api}/api/3/cohorts", auth=(self.api_key, self.secret_key))
+        if status == 200:
+            same_name = [c for c in orjson.loads(raw)["cohorts"] if c["name"] == name and not c.get("archived")]
+            if same_name:
+                body["existing_cohort_id"] = same_name[0]["id"]
+        status, raw = self.request(
+            "POST", f"{self.api}/api/3/cohorts/upload", json=body, auth=(self.api_key, self.secret_key)
+        )
+        if status != 200:
+            raise RuntimeError(f"cohort upload refused: {status} {raw[:500]!r}")
+        return orjson.loads(raw)
+
+
+def simulate_app(app: HttpApp, params: SeedParams, app_id: int) -> dict[str, Any]:
+    """Run the simulated app: events in time order with the sandbox clock following, then cohorts."""
+    started = time.monotonic()
+    original = app.clock()
+    plan = Plan(params, original)
+    sent = 0
+    clock_at = plan.start
+    for send_at, events in batches(plan.events(), params.batch_size):
+        clock_at = max(clock_at, send_at)
+        app.set_clock(clock_at)
+        app.send(events)
+        sent += len(events)
+    app.set_clock(max(clock_at, plan.end))
+    cohorts = {}
+    for name, members in plan.cohorts().items():
+        result = app.upload_cohort(name, members, app_id)
+        cohorts[name] = {"id": result["cohortId"], "size": result["metadata"]["valid_ids"]}
+    now = app.clock()
+    if now < original:
+        app.set_clock(original)
+    return _summary(params, plan, sent, cohorts, started)
+
+
+def bulk_load(project: Any, params: SeedParams, now: float | None = None) -> dict[str, Any]:
+    """Write the generated events straight into a project's store (no HTTP, no clock moves)."""
+    from sandbox.amplitude import cohorts as cohort_api
+    from sandbox.amplitude.ingest import store_events
+    from sandbox.amplitude.wire import to_us
+
+    started = time.monotonic()
+    plan = Plan(params, now if now is not None else time.time())
+    stored = 0
+    pending = batches(plan.events(), 5000)
+    done = False
+    while not done:
+        with project.store.write():  # many batches per commit: commits dominate otherwise
+            in_commit = 0
+            while in_commit < 50_000:
+                batch = next(pending, None)
+                if batch is None:
+                    done = True
+                    break
+                us = to_us(batch[0])
+                in_commit += len(batch[1])
+                stored += store_events(project, batch[1], path="/batch", remote_ip=None, received_us=us, upload_us=us)
+    result = {}
+    for name, members in plan.cohorts().items():
+        found, _unknown = project.store.amplitude_ids_for("user", members)
+        doc = cohort_api.cohort_document(project, None, name, "seed@example.com", True)
+        project.store.save_cohort(doc, add=found, replace=True)
+        result[name] = {"id": doc["id"], "size": len(found)}
+    return _summary(params, plan, stored, result, started)
+
+
+def _summary(params: SeedParams, plan: Plan, events: int, cohorts: dict[str, Any], started: float) -> dict[str, Any]:
+    return {
+        "region": params.region,
+        "mode": params.mode,
+        "seed": params.seed,
+        "users": params.users,
+        "events": events,
+        "sessions": len(plan.sessions),
+        "start": datetime.fromtimestamp(plan.start, UTC).isoformat(),
+        "end": datetime.fromtimestamp(plan.end, UTC).isoformat(),
+        "invalid_phone_users": sum(1 for i in range(params.users) if i % INVALID_PHONE_EVERY == INVALID_PHONE_AT),
+        "cohorts": cohorts,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+# -- entry points -------------------------------------------------------------------------------
+
+
+def seed_in_process(emulator: Any, raw: dict[str, Any]) -> dict[str, Any]:
+    """`POST /_sandbox/amplitude/seed`: api mode drives the emulator's own ASGI routes, bulk writes the store."""
+    from sandbox import clock
+
+    params = SeedParams.parse(raw)
+    project = emulator.projects[params.region]
+    if params.mode == "bulk":
+        return bulk_load(project, params, clock.now())
+    return asyncio.run(_seed_through_asgi(emulator, params, project.project_id))
+
+
+async def _seed_through_asgi(emulator: Any, params: SeedParams, app_id: int) -> dict[str, Any]:
+    import httpx
+
+    from sandbox import clock
+
+    suffix = "_eu" if params.region == "eu" else ""
+    clients = {
+        base: httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator.apps[service]), base_url=f"http://{base}")
+        for base, service in (("ingest", f"amplitude_ingest{suffix}"), ("api", f"amplitude_api{suffix}"))
+    }
+    loop = asyncio.get_running_loop()
+
+    def request(method: str, url: str, **kwargs: Any) -> tuple[int, bytes]:
+        if "/_sandbox/clock" in url:  # the clock lives in this process
+            if method == "PUT":
+                clock.set_now(datetime.fromisoformat(kwargs["json"]["now"]))
+            return 200, orjson.dumps({"now": clock.now_datetime().isoformat()})
+        base, _, path = url.removeprefix("http://").partition("/")
+        future = asyncio.run_coroutine_threadsafe(clients[base].request(method, "/" + path, **kwargs), loop)
+        response = future.result()
+        return response.status_code, response.content
+
+    amplitude = {"ingest": "http://ingest", "ingest_eu": "http://ingest", "api": "http://api", "api_eu": "http://api",
+                 "api_key": emulator.projects[params.region].api_key, "secret_key": emulator.projects[params.region].secret_key}  # fmt: skip
+    try:
+        return await asyncio.to_thread(simulate_app, HttpApp(amplitude, params.region, request), params, app_id)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+
+
+def seed_over_http(info: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """`sandbox seed --ready-file F`: the simulated app over real HTTP sockets."""
+    import requests
+
+    params = SeedParams.parse(raw)
+    session = requests.Session()
+
+    def request(method: str, url: str, **kwargs: Any) -> tuple[int, bytes]:
+        if "content" in kwargs:
+            kwargs["data"] = kwargs.pop("content")
+        response = session.request(method, url, timeout=120, **kwargs)
+        return response.status_code, response.content
+
+    app_id_setting = "project_id_eu" if params.region == "eu" else "project_id"
+    _status, config = request("GET", info["amplitude"]["api"] + "/_sandbox/amplitude/config")
+    return simulate_app(
+        HttpApp(info["amplitude"], params.region, request), params, orjson.loads(config)[app_id_setting]
+    )
+
+
+def bulk_into_data_dir(data_dir: Any, raw: dict[str, Any], project_id: int | None = None) -> dict[str, Any]:
+    """`sandbox seed --bulk --data-dir D` without a running sandbox: write the store files directly."""
+    from pathlib import Path
+
+    from sandbox.amplitude import config
+    from sandbox.amplitude.project import Project
+
+    params = SeedParams.parse(raw)
+    settings = dict(config.DEFAULTS)
+    if project_id is not None:
+        settings["project_id_eu" if params.region == "eu" else "project_id"] = project_id
+    path = Path(data_dir) / "amplitude" / f"{params.region}.sqlite3"
+    project = Project(params.region, path, lambda: settings, "", "")
+    try:
+        return bulk_load(project, params)
+    finally:
+        project.store.close()
+
+
+__all__ = ["Plan", "SeedParams", "bulk_into_data_dir", "seed_in_process", "seed_over_http"]

@@ -1,0 +1,3 @@
+from tap_amplitude.tap import TapAmplitude
+
+TapAmplitude.cli()

@@ -1,0 +1,260 @@
+"""From one exported event: the typed `events` record, its `revenue` record, and its share of `users`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from tap_amplitude.hours import iso, to_rfc3339
+
+_encode_json = msgspec.json.encode
+
+INTEGER, NUMBER, STRING, BOOLEAN, OBJECT, TIMESTAMP, STRING_OR_ARRAY = range(7)
+
+# Every documented export field (and the undocumented ones real exports carry), with its type.
+EVENT_FIELDS: dict[str, int] = {
+    "uuid": STRING,
+    "event_id": INTEGER,
+    "event_type": STRING,
+    "$insert_id": STRING,
+    "$insert_key": STRING,
+    "$schema": INTEGER,
+    "amplitude_id": INTEGER,
+    "user_id": STRING,
+    "device_id": STRING,
+    "app": INTEGER,
+    "server_upload_time": TIMESTAMP,
+    "server_received_time": TIMESTAMP,
+    "client_upload_time": TIMESTAMP,
+    "client_event_time": TIMESTAMP,
+    "event_time": TIMESTAMP,
+    "processed_time": TIMESTAMP,
+    "user_creation_time": TIMESTAMP,
+    "session_id": INTEGER,
+    "event_properties": OBJECT,
+    "user_properties": OBJECT,
+    "group_properties": OBJECT,
+    "groups": OBJECT,
+    "global_user_properties": OBJECT,
+    "data": OBJECT,
+    "plan": OBJECT,
+    "data_type": STRING,
+    "source_id": STRING,
+    "partner_id": STRING,
+    "platform": STRING,
+    "os_name": STRING,
+    "os_version": STRING,
+    "version_name": STRING,
+    "start_version": STRING,
+    "library": STRING,
+    "device_type": STRING,
+    "device_family": STRING,
+    "device_carrier": STRING,
+    "device_manufacturer": STRING,
+    "device_brand": STRING,
+    "device_model": STRING,
+    "language": STRING,
+    "country": STRING,
+    "region": STRING,
+    "city": STRING,
+    "dma": STRING,
+    "ip_address": STRING,
+    "idfa": STRING,
+    "adid": STRING,
+    "location_lat": NUMBER,
+    "location_lng": NUMBER,
+    "paying": BOOLEAN,
+    "is_attribution_event": BOOLEAN,
+    "amplitude_event_type": STRING,
+    "amplitude_attribution_ids": STRING_OR_ARRAY,
+    "sample_rate": NUMBER,
+}
+
+_FAST_TYPES: dict[int, tuple[type, ...]] = {
+    INTEGER: (int,),
+    NUMBER: (float, int),
+    STRING: (str,),
+    BOOLEAN: (bool,),
+    OBJECT: (dict,),
+    STRING_OR_ARRAY: (str, list),
+}
+
+
+class Conformer:
+    """Builds typed records from decoded export events: cheap `type()` checks, conversion only on a mismatch."""
+
+    def __init__(self) -> None:
+        self.fields = list(EVENT_FIELDS.items())
+        self.fixed: dict[str, int] = {}  # field -> values converted
+        self.dropped: dict[str, int] = {}  # field -> values that could not be converted (set to null)
+
+    def event(self, raw: dict[str, Any]) -> dict[str, Any]:
+        record: dict[str, Any] = {}
+        get = raw.get
+        for name, kind in self.fields:
+            value = get(name)
+            if value is None:
+                record[name] = None
+            elif kind == TIMESTAMP:
+                try:
+                    record[name] = to_rfc3339(value)
+                except ValueError:
+                    record[name] = self._drop(name)
+            elif type(value) in _FAST_TYPES[kind] and not (kind in (INTEGER, NUMBER) and type(value) is bool):
+                record[name] = float(value) if kind == NUMBER and type(value) is int else value
+            else:
+                record[name] = self._convert(name, kind, value)
+        return record
+
+    def _drop(self, name: str) -> None:
+        self.dropped[name] = self.dropped.get(name, 0) + 1
+
+    def _convert(self, name: str, kind: int, value: Any) -> Any:
+        converted = convert(kind, value)
+        if converted is None:
+            self._drop(name)
+        else:
+            self.fixed[name] = self.fixed.get(name, 0) + 1
+        return converted
+
+
+def convert(kind: int, value: Any) -> Any:
+    """`value` as `kind`, or None when it cannot be represented."""
+    try:
+        if kind == INTEGER:
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, str):
+                return int(value.strip())
+            return None
+        if kind == NUMBER:
+            if isinstance(value, bool):
+                return None
+            return float(value)
+        if kind == STRING:
+            if isinstance(value, (int, float)):
+                return str(value)
+            return _encode_json(value).decode()
+        if kind == BOOLEAN:
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            if isinstance(value, int) and value in (0, 1):
+                return bool(value)
+            return None
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+# -- revenue -----------------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def revenue_record(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The revenue record of a (typed) event whose properties carry `$revenue` or `$price`, else None."""
+    properties = event.get("event_properties")
+    if not properties:
+        return None
+    revenue = _number(properties.get("$revenue"))
+    price = _number(properties.get("$price"))
+    if revenue is None and price is None:
+        return None
+    quantity_value = properties.get("$quantity")
+    quantity: float | int | None = 1.0 if quantity_value is None else _number(quantity_value)
+    if quantity is not None and quantity.is_integer():
+        quantity = int(quantity)
+    if revenue is None and price is not None and quantity is not None:
+        revenue = price * quantity
+    currency = properties.get("$currency")
+    return {
+        "uuid": event["uuid"],
+        "event_type": event.get("event_type"),
+        "event_time": event.get("event_time"),
+        "server_upload_time": event.get("server_upload_time"),
+        "amplitude_id": event.get("amplitude_id"),
+        "user_id": event.get("user_id"),
+        "device_id": event.get("device_id"),
+        "revenue": revenue,
+        "price": price,
+        "quantity": quantity,
+        "product_id": _text(properties.get("$productId")),
+        "revenue_type": _text(properties.get("$revenueType")),
+        "currency": currency.upper() if isinstance(currency, str) else _text(currency),
+    }
+
+
+# -- users -------------------------------------------------------------------------------------------
+
+# Latest non-null value wins, by event time.
+USER_LATEST_FIELDS = ("user_id", "device_id", "platform", "os_name", "os_version", "device_type", "device_family",
+                      "country", "region", "city", "language", "version_name")
+
+
+class UserAggregator:
+    """Per `amplitude_id`, the window's latest user properties and engagement; memory grows with distinct
+    users in the window, not with events."""
+
+    def __init__(self, window_first: datetime, window_end: datetime) -> None:
+        self.window_start = iso(window_first)
+        self.window_end = iso(window_end)
+        self._users: dict[int, dict[str, Any]] = {}
+        self._sessions: dict[int, set[int]] = {}
+        self.skipped_without_id = 0
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+    def add(self, event: dict[str, Any]) -> None:
+        amplitude_id = event.get("amplitude_id")
+        if amplitude_id is None:
+            self.skipped_without_id += 1
+            return
+        when = event.get("event_time") or event.get("server_upload_time") or ""
+        user = self._users.get(amplitude_id)
+        if user is None:
+            user = {"amplitude_id": amplitude_id, "first_active": when, "last_active": when, "event_count": 0,
+                    "user_properties": None, **dict.fromkeys(USER_LATEST_FIELDS)}
+            self._users[amplitude_id] = user
+            self._sessions[amplitude_id] = set()
+        user["event_count"] += 1
+        session_id = event.get("session_id")
+        if session_id is not None and session_id != -1:
+            self._sessions[amplitude_id].add(session_id)
+        if when < user["first_active"]:
+            user["first_active"] = when
+        latest = when >= user["last_active"]
+        if latest:
+            user["last_active"] = when
+        for name in USER_LATEST_FIELDS:
+            value = event.get(name)
+            if value is not None and (latest or user[name] is None):
+                user[name] = value
+        properties = event.get("user_properties")
+        if properties and (latest or user["user_properties"] is None):
+            user["user_properties"] = properties
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        for amplitude_id, user in self._users.items():
+            yield {
+                **user,
+                "first_active": user["first_active"] or None,
+                "last_active": user["last_active"] or None,
+                "session_count": len(self._sessions[amplitude_id]),
+                "window_start": self.window_start,
+                "window_end": self.window_end,
+            }

@@ -1,0 +1,115 @@
+"""One JSON schema per stream. Every field is nullable (Amplitude sends nulls freely); objects stay open."""
+
+from __future__ import annotations
+
+from singer_sdk import typing as th
+
+from tap_amplitude.derive import (BOOLEAN, EVENT_FIELDS, INTEGER, NUMBER, OBJECT, STRING, STRING_OR_ARRAY,
+                                  TIMESTAMP)
+
+_OPEN_OBJECT = th.ObjectType(additional_properties=True)
+_TYPES = {
+    INTEGER: th.IntegerType,
+    NUMBER: th.NumberType,
+    STRING: th.StringType,
+    BOOLEAN: th.BooleanType,
+    OBJECT: _OPEN_OBJECT,
+    TIMESTAMP: th.DateTimeType,
+    STRING_OR_ARRAY: th.CustomType({"type": ["array", "string", "null"], "items": {"type": "string"}}),
+}
+
+_EVENT_REQUIRED = ("uuid", "server_upload_time")
+EVENTS = th.PropertiesList(
+    *(th.Property(name, _TYPES[kind], required=name in _EVENT_REQUIRED) for name, kind in EVENT_FIELDS.items())
+).to_dict()
+
+REVENUE = th.PropertiesList(
+    th.Property("uuid", th.StringType, required=True, description="The revenue event's uuid"),
+    th.Property("event_type", th.StringType),
+    th.Property("event_time", th.DateTimeType),
+    th.Property("server_upload_time", th.DateTimeType),
+    th.Property("amplitude_id", th.IntegerType),
+    th.Property("user_id", th.StringType),
+    th.Property("device_id", th.StringType),
+    th.Property("revenue", th.NumberType, description="$revenue, else $price x $quantity; may be negative"),
+    th.Property("price", th.NumberType),
+    th.Property("quantity", th.NumberType, description="$quantity, 1 when absent"),
+    th.Property("product_id", th.StringType),
+    th.Property("revenue_type", th.StringType),
+    th.Property("currency", th.StringType, description="ISO 4217 code"),
+).to_dict()
+
+USERS = th.PropertiesList(
+    th.Property("amplitude_id", th.IntegerType, required=True),
+    th.Property("user_id", th.StringType),
+    th.Property("device_id", th.StringType),
+    th.Property("first_active", th.DateTimeType, description="Earliest event time in the window"),
+    th.Property("last_active", th.DateTimeType, description="Latest event time in the window"),
+    th.Property("user_properties", _OPEN_OBJECT, description="User properties of the latest event"),
+    th.Property("platform", th.StringType),
+    th.Property("os_name", th.StringType),
+    th.Property("os_version", th.StringType),
+    th.Property("device_type", th.StringType),
+    th.Property("device_family", th.StringType),
+    th.Property("country", th.StringType),
+    th.Property("region", th.StringType),
+    th.Property("city", th.StringType),
+    th.Property("language", th.StringType),
+    th.Property("version_name", th.StringType),
+    th.Property("event_count", th.IntegerType, required=True, description="Events in the window"),
+    th.Property("session_count", th.IntegerType, required=True, description="Distinct sessions in the window"),
+    th.Property("window_start", th.DateTimeType, required=True, description="First hour of the window"),
+    th.Property("window_end", th.DateTimeType, required=True, description="End of the window (exclusive)"),
+).to_dict()
+
+COHORTS = th.PropertiesList(
+    th.Property("id", th.StringType, required=True),
+    th.Property("name", th.StringType),
+    th.Property("description", th.StringType),
+    th.Property("size", th.IntegerType),
+    th.Property("last_computed", th.DateTimeType),
+    th.Property("last_modified", th.DateTimeType),
+    th.Property("created_at", th.DateTimeType),
+    th.Property("archived", th.BooleanType),
+    th.Property("published", th.BooleanType),
+    th.Property("finished", th.BooleanType),
+    th.Property("hidden", th.BooleanType),
+    th.Property("owners", th.ArrayType(th.StringType)),
+    th.Property("viewers", th.ArrayType(th.StringType)),
+    th.Property("type", th.StringType),
+    th.Property("app_id", th.IntegerType),
+    th.Property("definition", _OPEN_OBJECT),
+).to_dict()
+
+COHORT_MEMBERS = th.PropertiesList(
+    th.Property("cohort_id", th.StringType, required=True),
+    th.Property("cohort_name", th.StringType),
+    th.Property("snapshot_id", th.StringType, required=True,
+                description="Amplitude's request id of this download; the same on every record of one snapshot"),
+    th.Property("snapshot_size", th.IntegerType, required=True,
+                description="Members in the snapshot; the same on every record of one snapshot"),
+    th.Property("snapshot_at", th.DateTimeType, required=True, description="When the file was downloaded"),
+    th.Property("position", th.IntegerType, required=True,
+                description="1..snapshot_size for members; snapshot_size + 1 on the end record"),
+    th.Property("snapshot_end", th.BooleanType, required=True,
+                description="False on members; true on the one record that closes a complete snapshot"),
+    th.Property("amplitude_id", th.IntegerType, description="Null on the end record"),
+    th.Property("user_id", th.StringType, description="Null for anonymous members and on the end record"),
+    th.Property("properties", _OPEN_OBJECT, description="The requested cohort_properties"),
+).to_dict()
+
+EVENT_TYPES = th.PropertiesList(
+    th.Property("value", th.StringType, required=True, description="The event type"),
+    th.Property("display", th.StringType),
+    th.Property("id", th.IntegerType),
+    th.Property("totals", th.IntegerType, description="Events this week"),
+    th.Property("totals_delta", th.IntegerType),
+    th.Property("deleted", th.BooleanType),
+    th.Property("hidden", th.BooleanType),
+    th.Property("non_active", th.BooleanType),
+    th.Property("flow_hidden", th.BooleanType),
+    th.Property("autohidden", th.BooleanType),
+    th.Property("in_waitroom", th.BooleanType),
+    th.Property("timeline_hidden", th.BooleanType),
+    th.Property("clusters_hidden", th.BooleanType),
+).to_dict()

@@ -1,0 +1,316 @@
+"""The tap's streams. `events` drives one pass over each export window; `users` and `revenue` are its
+children, fed from the same download, so each hour is downloaded once whichever of the three are selected."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from singer_sdk import Stream
+from singer_sdk.helpers.conform import TypeConformanceLevel
+
+from tap_amplitude import schemas
+from tap_amplitude.client import AmplitudeClient, AmplitudeError
+from tap_amplitude.cohorts import CohortDownloader, cohort_record, list_cohorts, member_value, select_cohorts
+from tap_amplitude.derive import Conformer, UserAggregator, revenue_record
+from tap_amplitude.export import Download, Exporter
+from tap_amplitude.hours import HOUR, floor_hour, iso, newest_exportable_hour, plan_windows
+
+CLOCK_PROBE_PATH = "/api/2/events/list"
+
+
+class AmplitudeStream(Stream):
+    @cached_property
+    def client(self) -> AmplitudeClient:
+        return AmplitudeClient(self.config, self.logger)
+
+
+class EventsStream(AmplitudeStream):
+    """Raw events from the Export API, one window request at a time, committed hour by hour."""
+
+    name = "events"
+    schema = schemas.EVENTS
+    primary_keys = ("uuid",)
+    replication_key = "server_upload_time"
+    # Bookmarks move only at hour boundaries (`_commit`), never per record, so state is always resumable.
+    is_sorted = True
+    check_sorted = False
+    # Records leave `Conformer` already typed; the SDK's recursive conformance would walk every field again.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.totals = {"events": 0, "users": 0, "revenue": 0, "read": 0, "filtered": 0, "windows": 0,
+                       "empty_windows": 0, "bytes": 0}
+
+    # -- state: hour commits only ------------------------------------------------------------------
+
+    def get_replication_key_signpost(self, context: Any = None) -> None:
+        return None
+
+    def _increment_stream_state(self, latest_record: Any, *, context: Any = None) -> None:
+        """Per-record bookmarks would point inside an hour; `_commit` advances state per completed hour."""
+
+    def generate_child_contexts(self, record: Any, context: Any) -> Iterable[Any]:
+        """Children are fed per hour and per window by `get_records`, not per event."""
+        return ()
+
+    def _commit(self, next_hour: datetime, users_from: datetime | None) -> None:
+        state = self.stream_state
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = iso(next_hour)
+        if users_from is not None:
+            state["users_window_start"] = iso(users_from)
+        else:
+            state.pop("users_window_start", None)
+        self.finalize_state_progress_markers(state)
+
+    # -- the pass ----------------------------------------------------------------------------------
+
+    def _child(self, name: str) -> DerivedStream | None:
+        for child in self.child_streams:
+            if child.name == name and child.selected:
+                return child  # type: ignore[return-value]
+        return None
+
+    def _emit(self, name: str, records: Iterable[dict[str, Any]], context: dict[str, str]) -> int:
+        child = self._child(name)
+        if child is None:
+            return 0
+        child.pending = iter(records)
+        before = child.emitted
+        child.sync(context=context)
+        count = child.emitted - before
+        self.totals[name] += count
+        return count
+
+    def _plan(self) -> tuple[datetime, datetime | None, datetime]:
+        """(bookmark, start of users still to re-derive, last hour to export)."""
+        start = self.get_starting_timestamp(None)
+        if start is None:
+            raise AmplitudeError("start_date is required")
+        bookmark = floor_hour(start)
+        users_from = None
+        if self._child("users") is not None and (pending := self.stream_state.get("users_window_start")):
+            users_from = min(floor_hour(datetime.fromisoformat(pending)), bookmark)
+        if not self.client.has_server_clock:
+            self.client.get(CLOCK_PROBE_PATH, what="credentials and clock check").close()
+        server_now, clock_source = self.client.server_now()
+        latency = int(self.config.get("export_latency_hours", 2))
+        last = newest_exportable_hour(server_now, latency)
+        horizon_note = f"newest final hour {last:%Y-%m-%dT%H}:00Z (now {iso(server_now)} from {clock_source}, latency {latency} h)"
+        if end_date := self.config.get("end_date"):
+            end = floor_hour(datetime.fromisoformat(str(end_date).replace("Z", "+00:00")))
+            last = min(last, end - HOUR)
+        self.logger.info("Export plan: from %s to %s; %s", iso(users_from or bookmark), iso(last + HOUR), horizon_note)
+        return bookmark, users_from, last
+
+    def get_records(self, context: Any) -> Iterator[dict[str, Any]]:
+        bookmark, users_from, last = self._plan()
+        first = users_from or bookmark
+        if first > last:
+            self.logger.info("Nothing to export yet: the next hour %s is not final before %s", iso(bookmark),
+                             iso(last + 2 * HOUR))
+            return
+        if users_from is not None and users_from < bookmark:
+            self.logger.info("Re-reading %s..%s (events already emitted) to finish the interrupted users window",
+                             iso(users_from), iso(bookmark))
+        exporter = Exporter(self.client)
+        conformer = Conformer()
+        started = time.monotonic()
+        window_hours = int(self.config.get("export_window_hours", 24))
+        for window in plan_windows(first, last, window_hours):
+            for download in exporter.download(window):
+                yield from self._read(download, bookmark, conformer)
+                bookmark = max(bookmark, download.window.end)
+        elapsed = time.monotonic() - started
+        t = self.totals
+        self.logger.info(
+            "Export summary: %d windows (%d empty, %d splits, %d downloads, %.1f MB), %d events read, %d filtered "
+            "out; emitted events=%d users=%d revenue=%d in %.1f s (%.0f events/s)",
+            t["windows"], t["empty_windows"], exporter.splits, exporter.downloads, t["bytes"] / 1e6, t["read"],
+            t["filtered"], t["events"], t["users"], t["revenue"], elapsed, t["read"] / elapsed if elapsed else 0,
+        )
+        for name, count in conformer.fixed.items():
+            self.logger.info("Conformed %d values of %s to the schema type", count, name)
+        for name, count in conformer.dropped.items():
+            self.logger.warning("Set %d values of %s to null: they do not fit the schema type", count, name)
+
+    def _read(self, download: Download, bookmark: datetime, conformer: Conformer) -> Iterator[dict[str, Any]]:
+        window = download.window
+        include = set(self.config.get("event_types_include") or ())
+        exclude = set(self.config.get("event_types_exclude") or ())
+        emit_events = self.selected
+        revenue_wanted = self._child("revenue") is not None
+        users = UserAggregator(window.first, window.end) if self._child("users") is not None else None
+        started = time.monotonic()
+        read = filtered = emitted = revenue_count = 0
+        self.totals["windows"] += 1
+        self.totals["bytes"] += download.size_bytes
+        if download.archive is None:
+            self.totals["empty_windows"] += 1
+        else:
+            with download.archive as archive:
+                for hour, members in archive.hours():
+                    replay = hour < bookmark
+                    revenue: list[dict[str, Any]] = []
+                    for member in members:
+                        for raw in archive.events(hour, member):
+                            read += 1
+                            event_type = raw.get("event_type")
+                            if (include and event_type not in include) or event_type in exclude:
+                                filtered += 1
+                                continue
+                            record = conformer.event(raw)
+                            if users is not None:
+                                users.add(record)
+                            if replay:
+                                continue
+                            emitted += 1
+                            if revenue_wanted and (line := revenue_record(record)) is not None:
+                                revenue.append(line)
+                            if emit_events:
+                                yield record
+                    if not replay:
+                        revenue_count += self._emit("revenue", revenue, {"hour": iso(hour)})
+                        self._commit(hour + HOUR, window.first if users is not None else None)
+        user_count = 0
+        if users is not None:
+            user_count = self._emit("users", users.records(), {"window_start": iso(window.first),
+                                                                "window_end": iso(window.end)})
+        if window.end > bookmark or users is not None:
+            self._commit(max(window.end, bookmark), None if window.end >= bookmark else window.end)
+        seconds = time.monotonic() - started + download.seconds
+        self.totals["read"] += read
+        self.totals["filtered"] += filtered
+        if emit_events:
+            self.totals["events"] += emitted
+        self.logger.info(
+            "Exported %s (%d h): %s; %d events read, %d filtered out, %d new; users=%d revenue=%d; "
+            "%.2f s (%.0f events/s)",
+            window, window.hours, "no data (404)" if download.archive is None else f"{download.size_bytes / 1e6:.2f} MB",
+            read, filtered, emitted, user_count, revenue_count, seconds, read / seconds if seconds else 0,
+        )
+
+
+class DerivedStream(AmplitudeStream):
+    """A child of `events`: its records are handed over by the parent's pass, per hour or per window."""
+
+    parent_stream_type = EventsStream
+    state_partitioning_keys: list[str] = []  # noqa: RUF012  (no per-window state: the parent's bookmark rules)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending: Iterator[dict[str, Any]] = iter(())
+        self.emitted = 0
+
+    def get_records(self, context: Any) -> Iterator[dict[str, Any]]:
+        for record in self.pending:
+            self.emitted += 1
+            yield record
+        self.pending = iter(())
+
+
+class RevenueStream(DerivedStream):
+    """One record per revenue event (`$revenue` or `$price` in its event properties)."""
+
+    name = "revenue"
+    schema = schemas.REVENUE
+    primary_keys = ("uuid",)
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
+
+
+class UsersStream(DerivedStream):
+    """One record per user seen in an export window: latest properties and the window's engagement."""
+
+    name = "users"
+    schema = schemas.USERS
+    primary_keys = ("amplitude_id",)
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
+
+
+class CohortsStream(AmplitudeStream):
+    name = "cohorts"
+    schema = schemas.COHORTS
+    primary_keys = ("id",)
+
+    def get_records(self, context: Any) -> Iterator[dict[str, Any]]:
+        for cohort in list_cohorts(self.client):
+            yield cohort_record(cohort)
+
+
+class CohortMembersStream(AmplitudeStream):
+    """A full snapshot of each selected cohort, closed by a `snapshot_end` record (see the README)."""
+
+    name = "cohort_members"
+    schema = schemas.COHORT_MEMBERS
+    primary_keys = ("cohort_id", "snapshot_id", "position")
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
+
+    def get_records(self, context: Any) -> Iterator[dict[str, Any]]:
+        cohorts = select_cohorts(list_cohorts(self.client), self.config.get("cohort_ids"))
+        properties = list(self.config.get("cohort_properties") or ())
+        downloader = CohortDownloader(
+            self.client,
+            poll_timeout=float(self.config.get("cohort_poll_timeout", 1800)),
+            poll_interval=float(self.config.get("cohort_poll_interval", 2)),
+        )
+        self.logger.info("Cohort snapshots to download: %d", len(cohorts))
+        for cohort in cohorts:
+            cohort_id, cohort_name = str(cohort["id"]), cohort.get("name")
+            started = time.monotonic()
+            request_id = downloader.request(cohort_id, properties)
+            downloader.wait(cohort_id, request_id)
+            snapshot = downloader.fetch(cohort_id, request_id)
+            snapshot_at = iso(self.client.server_now()[0])
+            base = {"cohort_id": cohort_id, "cohort_name": cohort_name, "snapshot_id": request_id,
+                    "snapshot_size": snapshot.size, "snapshot_at": snapshot_at}
+            try:
+                position = 0
+                for position, row in enumerate(snapshot.rows(), start=1):  # noqa: B007
+                    yield {**base, "position": position, "snapshot_end": False, **member_fields(cohort_id, row)}
+                if position != snapshot.size:
+                    raise AmplitudeError(f"cohort {cohort_id}: read {position} members, counted {snapshot.size}")
+                yield {**base, "position": snapshot.size + 1, "snapshot_end": True, "amplitude_id": None,
+                       "user_id": None, "properties": None}
+            finally:
+                snapshot.close()
+            self.logger.info("Cohort %s (%s): snapshot %s complete, %d members in %.1f s", cohort_id, cohort_name,
+                             request_id, snapshot.size, time.monotonic() - started)
+
+
+ID_COLUMNS = {"amplitude_id": "amplitude_id", "amplitudeID": "amplitude_id", "user_id": "user_id",
+              "userID": "user_id"}
+
+
+def member_fields(cohort_id: str, row: dict[str, str]) -> dict[str, Any]:
+    amplitude_text = row.get("amplitude_id") or row.get("amplitudeID") or ""
+    try:
+        amplitude_id = int(amplitude_text) if amplitude_text else None
+    except ValueError:
+        raise AmplitudeError(f"cohort {cohort_id}: amplitude_id {amplitude_text!r} is not a number") from None
+    return {
+        "amplitude_id": amplitude_id,
+        "user_id": row.get("user_id") or None,
+        "properties": {key: member_value(value) for key, value in row.items()
+                       if key not in ID_COLUMNS and key is not None and value != ""},
+    }
+
+
+class EventTypesStream(AmplitudeStream):
+    name = "event_types"
+    schema = schemas.EVENT_TYPES
+    primary_keys = ("value",)
+
+    def get_records(self, context: Any) -> Iterator[dict[str, Any]]:
+        response = self.client.get("/api/2/events/list", what="event type list")
+        body = response.json()
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise AmplitudeError("event type list: the response has no 'data' array")
+        fields = tuple(self.schema["properties"])
+        for item in data:
+            yield {name: item.get(name) for name in fields}

@@ -1,0 +1,1 @@
+"""target-brevo: a Singer target that loads contacts, events, cohort lists and revenue into Brevo."""

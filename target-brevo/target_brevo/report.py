@@ -1,0 +1,100 @@
+"""Run summary (per object and outcome counts) and the rejects file (JSONL, mode 0600)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from target_brevo.jsonsafe import json_safe
+
+
+class RejectsFile:
+    """Appends one JSON line per rejected record: stream, key, reason, and the record itself."""
+
+    def __init__(self, path: str | Path | None, redact: Any = lambda text: text) -> None:
+        self.path = Path(path) if path else None
+        self._redact = redact
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def write(self, entry: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        line = self._redact(orjson.dumps(json_safe(entry)).decode()) + "\n"
+        with self._lock:
+            if self._fd is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                os.chmod(self.path, 0o600)
+            os.write(self._fd, line.encode())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+class RunReport:
+    """Counters for the run summary, plus the rejects file."""
+
+    def __init__(self, rejects: RejectsFile, *, dry_run: bool) -> None:
+        self.rejects = rejects
+        self.dry_run = dry_run
+        self.objects: dict[str, Counter] = defaultdict(Counter)
+        self.lists: dict[str, dict[str, Any]] = defaultdict(lambda: Counter())
+        self.reject_count = 0
+        self.reject_reasons: Counter = Counter()
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+
+    def count(self, obj: str, outcome: str, n: int = 1) -> None:
+        if n:
+            with self._lock:
+                self.objects[obj][outcome] += n
+
+    def list_count(self, list_label: str, outcome: str, n: int = 1) -> None:
+        with self._lock:
+            self.lists[list_label][outcome] += n
+
+    def list_note(self, list_label: str, key: str, value: Any) -> None:
+        with self._lock:
+            self.lists[list_label][key] = value
+
+    def reject(self, obj: str, stream: str, key: Any, reason: str, record: Any = None) -> None:
+        with self._lock:
+            self.reject_count += 1
+            self.reject_reasons[reason.split(":")[0][:80]] += 1
+            self.objects[obj]["rejected"] += 1
+        entry: dict[str, Any] = {"stream": stream, "object": obj, "key": key, "reason": reason}
+        if record is not None:
+            entry["record"] = record
+        self.rejects.write(entry)
+
+    def summary(self, client_stats: Any = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "dry_run": self.dry_run,
+            "objects": {name: dict(sorted(c.items())) for name, c in sorted(self.objects.items())},
+            "lists": {name: dict(sorted(c.items())) for name, c in sorted(self.lists.items())},
+            "rejects": {"total": self.reject_count, "by_reason": dict(self.reject_reasons.most_common())},
+            "elapsed_seconds": round(time.monotonic() - self.started, 3),
+        }
+        if self.rejects.path is not None:
+            out["rejects"]["file"] = str(self.rejects.path)
+        if client_stats is not None:
+            out["api_calls"] = dict(sorted(client_stats.calls.items()))
+            out["api_calls_total"] = sum(client_stats.calls.values())
+            out["rate_limit"] = {
+                "429_waited": client_stats.rate_limited,
+                "429_wait_seconds": round(client_stats.rate_limit_wait_seconds, 3),
+                "paced_waits": client_stats.paced_waits,
+                "paced_wait_seconds": round(client_stats.paced_wait_seconds, 3),
+            }
+            out["retries"] = client_stats.retries
+        return out

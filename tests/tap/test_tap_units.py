@@ -1,0 +1,224 @@
+"""Pure parts of tap-amplitude: hour planning, timestamps, reading an export archive, derivations."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import tempfile
+import zipfile
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+import requests
+
+from tap.support import STRICT_WARNINGS
+from tap_amplitude.client import AmplitudeClient, AmplitudeError, check_url_scheme
+from tap_amplitude.cohorts import member_value, select_cohorts
+from tap_amplitude.derive import Conformer, UserAggregator, revenue_record
+from tap_amplitude.export import CorruptExport, ExportArchive
+from tap_amplitude.hours import Window, export_param, floor_hour, newest_exportable_hour, plan_windows, to_rfc3339
+
+
+pytestmark = STRICT_WARNINGS
+
+
+def hour(h: int, day: int = 2) -> datetime:
+    return datetime(2024, 3, day, h, tzinfo=UTC)
+
+
+# -- hours ---------------------------------------------------------------------------------------------
+
+
+def test_plan_windows_covers_every_hour_once():
+    windows = plan_windows(hour(0), hour(23, day=3), 10)
+    assert [w.hours for w in windows] == [10, 10, 10, 10, 8]
+    assert windows[0].first == hour(0) and windows[-1].last == hour(23, day=3)
+    for before, after in zip(windows, windows[1:]):
+        assert after.first == before.end
+
+
+def test_plan_windows_single_hour_and_empty():
+    assert plan_windows(hour(5), hour(5), 24) == [Window(hour(5), hour(5))]
+    assert plan_windows(hour(6), hour(5), 24) == []
+
+
+def test_window_halves_down_to_one_hour():
+    left, right = Window(hour(0), hour(4)).halves()
+    assert (left.first, left.last, right.first, right.last) == (hour(0), hour(1), hour(2), hour(4))
+    a, b = Window(hour(7), hour(8)).halves()
+    assert a == Window(hour(7), hour(7)) and b == Window(hour(8), hour(8))
+
+
+def test_export_param_and_floor():
+    assert export_param(hour(5)) == "20240302T05"
+    assert floor_hour(datetime(2024, 3, 2, 5, 59, 59, tzinfo=UTC)) == hour(5)
+
+
+def test_latency_horizon_matches_the_documented_example():
+    # Data received 20:00-20:59 is exportable from 23:00 (latency 2 h).
+    assert newest_exportable_hour(datetime(2024, 3, 2, 22, 59, tzinfo=UTC), 2) == hour(19)
+    assert newest_exportable_hour(datetime(2024, 3, 2, 23, 0, tzinfo=UTC), 2) == hour(20)
+    assert newest_exportable_hour(datetime(2024, 3, 2, 23, 0, tzinfo=UTC), 0) == hour(22)
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        ("2021-05-27 11:59:53.710000", "2021-05-27T11:59:53.710000+00:00"),
+        ("2021-05-27T11:59:53.710000", "2021-05-27T11:59:53.710000+00:00"),
+        ("2021-05-27 11:59:53", "2021-05-27T11:59:53.000000+00:00"),
+        ("2021-05-27T11:59:53.710000+00:00", "2021-05-27T11:59:53.710000+00:00"),
+        ("2021-05-27T13:59:53.710000+02:00", "2021-05-27T11:59:53.710000+00:00"),
+        ("2021-05-27T11:59:53.71Z", "2021-05-27T11:59:53.710000+00:00"),
+        (None, None),
+    ],
+)
+def test_timestamps_become_rfc3339_utc(wire, expected):
+    assert to_rfc3339(wire) == expected
+
+
+def test_bad_timestamp_is_an_error():
+    with pytest.raises(ValueError, match="not an Amplitude timestamp"):
+        to_rfc3339("yesterday")
+
+
+# -- archive -------------------------------------------------------------------------------------------
+
+
+def event(n: int, h: int, **extra) -> dict:
+    return {
+        "uuid": f"00000000-0000-0000-0000-{n:012d}",
+        "event_type": extra.pop("event_type", "view"),
+        "amplitude_id": 1000 + n % 3,
+        "user_id": f"user-{n % 3}",
+        "device_id": f"device-{n % 3}",
+        "server_upload_time": f"2024-03-02 {h:02d}:10:{n % 60:02d}.000000",
+        "event_time": f"2024-03-02 {h:02d}:09:{n % 60:02d}.123000",
+        "session_id": 1700000000000 + n % 2,
+        **extra,
+    }
+
+
+def make_zip(hours: dict[int, list[list[dict]]], corrupt_hour: int | None = None) -> io.BufferedRandom:
+    spool = tempfile.TemporaryFile()
+    with zipfile.ZipFile(spool, "w") as archive:
+        for h, partitions in hours.items():
+            for n, events in enumerate(partitions):
+                body = gzip.compress(b"".join(msgspec.json.encode(e) + b"\n" for e in events))
+                if h == corrupt_hour:
+                    body = body[:12] + bytes(b ^ 0xFF for b in body[12:40]) + body[40:]
+                archive.writestr(f"374182/374182_2024-03-02_{h}#{n}.json.gz", body)
+    spool.seek(0)
+    return spool
+
+
+def test_archive_reads_hours_in_time_order_and_partitions_in_order():
+    spool = make_zip({10: [[event(1, 10)]], 2: [[event(2, 2)], [event(3, 2)]], 0: [[event(4, 0)]]})
+    with ExportArchive(spool, Window(hour(0), hour(23))) as archive:
+        archive.verify()
+        hours = archive.hours()
+        assert [h for h, _ in hours] == [hour(0), hour(2), hour(10)]
+        assert [name.rsplit("_", 1)[1] for name in hours[1][1]] == ["2#0.json.gz", "2#1.json.gz"]
+        uuids = [e["uuid"][-1] for h, names in hours for name in names for e in archive.events(h, name)]
+        assert uuids == ["4", "2", "3", "1"]
+
+
+def test_corrupt_gzip_member_fails_loudly_naming_the_hour():
+    spool = make_zip({3: [[event(n, 3) for n in range(200)]]}, corrupt_hour=3)
+    with ExportArchive(spool, Window(hour(0), hour(5))) as archive:
+        archive.verify()  # the zip itself is sound: the damage is inside the gzip member
+        (h, names), = archive.hours()
+        with pytest.raises(CorruptExport, match=r"hour 2024-03-02T03:00Z is corrupt: member 374182/374182_2024-03-02_3#0"):
+            list(archive.events(h, names[0]))
+
+
+# -- derivations ---------------------------------------------------------------------------------------
+
+
+def test_conformer_types_every_field_cheaply():
+    conformer = Conformer()
+    record = conformer.event(event(7, 4, event_id="12", location_lat=48, paying="true", app=374182.0,
+                                   user_properties={"plan": "pro"}, unknown_field=1))
+    assert record["event_id"] == 12 and record["app"] == 374182
+    assert record["location_lat"] == 48.0 and record["paying"] is True
+    assert record["server_upload_time"] == "2024-03-02T04:10:07.000000+00:00"
+    assert record["user_properties"] == {"plan": "pro"}
+    assert "unknown_field" not in record and record["city"] is None
+    assert conformer.fixed == {"event_id": 1, "paying": 1, "app": 1}
+
+
+def test_revenue_from_revenue_or_price_times_quantity():
+    conformer = Conformer()
+    plain = conformer.event(event(1, 1))
+    assert revenue_record(plain) is None
+    priced = conformer.event(event(2, 1, event_properties={"$price": 2.5, "$quantity": 3, "$productId": "sku",
+                                                           "$currency": "eur", "$revenueType": "income"}))
+    line = revenue_record(priced)
+    assert (line["revenue"], line["price"], line["quantity"], line["currency"]) == (7.5, 2.5, 3, "EUR")
+    refund = conformer.event(event(3, 1, event_properties={"$revenue": -4, "$revenueType": "refund"}))
+    assert revenue_record(refund)["revenue"] == -4 and revenue_record(refund)["quantity"] == 1
+
+
+def test_users_keep_the_latest_properties_and_count_sessions():
+    conformer = Conformer()
+    users = UserAggregator(hour(0), hour(2))
+    late = event(3, 1, user_properties={"plan": "pro"}, country="France", platform="iOS")
+    early = event(0, 0, user_properties={"plan": "free"}, country="Spain", city="Madrid")
+    for raw in (late, early, event(6, 0, session_id=-1)):  # out of order on purpose
+        users.add(conformer.event(raw))
+    (user,) = [u for u in users.records() if u["amplitude_id"] == 1000]
+    assert user["user_properties"] == {"plan": "pro"} and user["country"] == "France"
+    assert user["city"] == "Madrid"  # older, but the newer event had none
+    assert user["event_count"] == 3 and user["session_count"] == 2
+    assert user["last_active"] == "2024-03-02T01:09:03.123000+00:00"
+    assert user["first_active"] == "2024-03-02T00:09:00.123000+00:00"
+    assert (user["window_start"], user["window_end"]) == ("2024-03-02T00:00:00+00:00", "2024-03-02T02:00:00+00:00")
+
+
+# -- client and cohorts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["https://amplitude.com", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:2"])
+def test_allowed_urls(url):
+    check_url_scheme(url, "api_url")
+
+
+@pytest.mark.parametrize("url", ["http://amplitude.com", "ftp://x", "http://10.0.0.1", "amplitude.com"])
+def test_plain_http_only_for_loopback(url):
+    with pytest.raises(AmplitudeError, match="https"):
+        check_url_scheme(url, "api_url")
+
+
+def _response(status: int, details: str) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = msgspec.json.encode({"error": {"http_code": status, "type": "unspecified",
+                                                       "metadata": {"details": details}}})
+    return response
+
+
+def test_credential_errors_name_the_cause_without_secrets():
+    client = AmplitudeClient({"api_key": "KEY-123456", "secret_key": "SECRET-98765", "data_center": "US"},
+                             logging.getLogger("test"))
+    key = str(client.credentials_error(_response(403, "Invalid API Key")))
+    assert "api_key" in key and "data_center=EU" in key
+    secret = str(client.credentials_error(_response(403, "Invalid API/Secret Key combination")))
+    assert "secret_key" in secret
+    echoed = str(client.credentials_error(_response(401, "bad key KEY-123456 / SECRET-98765")))
+    assert "KEY-123456" not in echoed and "SECRET-98765" not in echoed
+
+
+def test_cohort_selection_by_id_or_name():
+    cohorts = [{"id": "a1", "name": "Buyers"}, {"id": "b2", "name": "Old", "archived": True}, {"id": "c3", "name": "X"}]
+    assert [c["id"] for c in select_cohorts(cohorts, None)] == ["a1", "c3"]
+    assert [c["id"] for c in select_cohorts(cohorts, ["Old", "a1"])] == ["b2", "a1"]
+    with pytest.raises(AmplitudeError, match="no cohort has the id or name 'nope'"):
+        select_cohorts(cohorts, ["nope"])
+
+
+def test_member_values_decode_json_cells():
+    assert member_value('["a","b"]') == ["a", "b"]
+    assert member_value("plain") == "plain"
+    assert member_value("[not json") == "[not json"

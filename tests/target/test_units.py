@@ -1,0 +1,229 @@
+"""Pure parts of target-brevo: mapping, coercion, chunking, settings, ledger, rejects, client checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+from decimal import Decimal
+
+import orjson
+import pytest
+from singer_sdk.exceptions import ConfigValidationError
+
+from target_brevo.chunking import ItemTooLarge, chunk
+from target_brevo.client import check_api_url, rate_bucket
+from target_brevo.jsonsafe import json_safe
+from target_brevo.ledger import Ledger
+from target_brevo.mapping import (
+    InvalidValue,
+    attribute_type_from_schema,
+    coerce_attribute,
+    get_path,
+    normalise_email,
+    normalise_name,
+    normalise_phone,
+    normalise_properties,
+    to_datetime_iso,
+)
+from target_brevo.report import RejectsFile, RunReport
+from target_brevo.settings import parse_settings
+from target_brevo.sinks.events import _failed_indexes
+
+
+def test_json_safe_converts_sdk_types():
+    value = {"a": Decimal("2"), "b": Decimal("2.5"), "c": dt.datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=dt.UTC),
+             "d": dt.date(2026, 1, 2), "e": [Decimal("1.0")], "f": None, "g": True}
+    assert json_safe(value) == {"a": 2, "b": 2.5, "c": "2026-01-02T03:04:05.123Z", "d": "2026-01-02", "e": [1],
+                                "f": None, "g": True}
+    orjson.dumps(json_safe(value))
+
+
+def test_get_path_prefers_exact_key_then_dotted_path():
+    record = {"a.b": 1, "a": {"b": 2, "c": {"d": 3}}}
+    assert get_path(record, "a.b") == 1
+    assert get_path(record, "a.c.d") == 3
+    assert get_path(record, "a.x") is None
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ({"type": ["number", "null"]}, "float"),
+        ({"type": "integer"}, "float"),
+        ({"type": ["boolean", "null"]}, "boolean"),
+        ({"type": "string", "format": "date-time"}, "date"),
+        ({"type": ["string", "null"], "format": "date"}, "date"),
+        ({"type": "string"}, "text"),
+        ({}, "text"),
+        ({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}, "date"),
+    ],
+)
+def test_attribute_type_from_schema(schema, expected):
+    assert attribute_type_from_schema(schema) == expected
+
+
+def test_coercion_by_attribute_type():
+    assert coerce_attribute("SIGNUP", dt.datetime(2026, 3, 4, 23, 0, tzinfo=dt.UTC), "date", None) == "2026-03-04"
+    assert coerce_attribute("SIGNUP", "2026-03-04T10:00:00+02:00", "date", None) == "2026-03-04"
+    assert coerce_attribute("SIGNUP", 1767225600000, "date", None) == "2026-01-01"  # epoch ms
+    assert coerce_attribute("LTV", Decimal("12.50"), "float", None) == 12.5
+    assert coerce_attribute("LTV", "7", "float", None) == 7
+    assert coerce_attribute("VIP", "yes", "boolean", None) is True
+    assert coerce_attribute("VIP", 0, "boolean", None) is False
+    assert coerce_attribute("PLAN", 3, "text", None) == "3"
+    assert coerce_attribute("TAGS", ["a", 1], "multiple-choice", None) == ["a", "1"]
+    assert coerce_attribute("EXT_ID", Decimal("42"), "text", None) == "42"
+    with pytest.raises(InvalidValue):
+        coerce_attribute("LTV", "lots", "float", None)
+    with pytest.raises(InvalidValue):
+        coerce_attribute("VIP", "maybe", "boolean", None)
+    with pytest.raises(InvalidValue):
+        coerce_attribute("SIGNUP", "not a date", "date", None)
+
+
+def test_phones_become_e164():
+    assert normalise_phone("06 12 34 56 78", "FR") == "+33612345678"
+    assert normalise_phone("+1 (415) 555-2671", None) == "+14155552671"
+    assert normalise_phone("0033612345678", None) == "+33612345678"
+    assert normalise_phone("33612345678", None) == "+33612345678"  # Brevo's own form: country code, no plus
+    assert coerce_attribute("SMS", "06 12 34 56 78", "text", "FR") == "+33612345678"
+    with pytest.raises(InvalidValue):
+        normalise_phone("12", "FR")
+    with pytest.raises(InvalidValue):
+        normalise_phone("0612345678", None)  # national form without a region
+
+
+def test_emails_validated_without_dns():
+    assert normalise_email(" Ann.Lee@Example.COM ") == "ann.lee@example.com"
+    for bad in ("bad@@x", "no-at-sign", "", None, "a@b"):
+        with pytest.raises(InvalidValue):
+            normalise_email(bad)
+
+
+def test_names_and_property_keys_normalised():
+    assert normalise_name("Add to Cart") == "Add_to_Cart"
+    assert normalise_name("  $revenue!! ") == "revenue"
+    assert normalise_name("x" * 300) == "x" * 255
+    assert normalise_properties({"item name": 1, "$price": Decimal("9.99"), "nested": {"a b": [dt.date(2026, 1, 1)]}}) == {
+        "item_name": 1, "price": 9.99, "nested": {"a_b": ["2026-01-01"]}}
+    assert to_datetime_iso("2026-01-02T03:04:05Z") == "2026-01-02T03:04:05.000Z"
+    assert to_datetime_iso(dt.datetime(2026, 1, 2, 3, 4, 5), millis=False) == "2026-01-02T03:04:05Z"
+
+
+def test_chunk_respects_rows_and_bytes():
+    items = [{"i": i, "pad": "x" * 50} for i in range(100)]
+    parts = list(chunk(items, max_rows=30, max_bytes=10_000))
+    assert [len(p) for p in parts] == [30, 30, 30, 10]
+    parts = list(chunk(items, max_rows=1000, max_bytes=700, envelope_bytes=20))
+    assert sum(len(p) for p in parts) == 100
+    for part in parts:
+        assert len(orjson.dumps(part)) + 20 <= 700
+    with pytest.raises(ItemTooLarge):
+        list(chunk([{"pad": "x" * 1000}], max_rows=10, max_bytes=500))
+    dropped = []
+    assert list(chunk([{"pad": "x" * 1000}, {"a": 1}], max_rows=10, max_bytes=500,
+                      on_too_large=lambda item, size: dropped.append(size))) == [[{"a": 1}]]
+    assert dropped and dropped[0] > 500
+
+
+def base_config(**extra):
+    return {"api_key": "xkeysib-unit", "api_url": "http://127.0.0.1:9/v3", **extra}
+
+
+def test_settings_defaults_route_tap_amplitude_streams():
+    settings = parse_settings(base_config(stream_types={"customers": "contacts", "events": "skip"}))
+    assert settings.stream_types == {"users": "contacts", "events": "skip", "revenue": "orders",
+                                     "cohort_members": "list_members", "cohorts": "lists", "customers": "contacts"}
+    assert settings.ext_id_fields == ["user_id"]
+    assert settings.email_fields[0] == "email"
+
+
+def test_settings_email_identity_follows_property_mapping():
+    settings = parse_settings(base_config(property_mapping={"props.mail": "email", "first_name": "FIRSTNAME"}))
+    assert settings.email_fields[0] == "props.mail"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"event_mapping": {"Purchase": "order completed!"}}, "not a valid Brevo event name"),
+        ({"stream_types": {"x": "warehouse"}}, "stream_types.x"),
+        ({"lists": {"power": {"sync_mode": "sync"}}}, "lists.power"),
+        ({"cohort_sync_mode": "merge"}, "cohort_sync_mode"),
+        ({"api_url": "http://api.example.com/v3"}, "https"),
+        ({"default_region": "ZZ"}, "default_region"),
+        ({"events_batch_max_events": 500}, "events_batch_max_events"),
+        ({"attribute_types": {"LTV": "money"}}, "attribute_types.LTV"),
+        ({"mirror_max_removal_fraction": 2}, "mirror_max_removal_fraction"),
+    ],
+)
+def test_settings_errors_are_config_errors(extra, message):
+    with pytest.raises(ConfigValidationError) as caught:
+        parse_settings(base_config(**extra))
+    assert any(message in error for error in caught.value.errors)
+
+
+def test_lists_setting_forms():
+    settings = parse_settings(base_config(
+        lists={"active_users": 10, "power": {"list_id": 11, "sync_mode": "append"}, "churn": "Churning users"},
+        cohort_sync_mode="mirror", mirror_max_removal_fraction=0.1))
+    assert settings.lists["active_users"].list_id == 10
+    assert settings.lists["active_users"].sync_mode == "mirror"
+    assert settings.lists["active_users"].max_removal_fraction == 0.1
+    assert settings.lists["power"].sync_mode == "append"
+    assert settings.lists["churn"].list_name == "Churning users"
+
+
+def test_api_url_rules():
+    assert check_api_url("http://127.0.0.1:8000/v3/") == "http://127.0.0.1:8000/v3"
+    assert check_api_url("http://localhost/v3") == "http://localhost/v3"
+    assert check_api_url("https://api.brevo.com/v3") == "https://api.brevo.com/v3"
+    with pytest.raises(ValueError, match="https"):
+        check_api_url("http://10.0.0.1/v3")
+    assert rate_bucket("/contacts/import", "POST") == "contacts"
+    assert rate_bucket("/events/batch", "POST") == "events"
+    assert rate_bucket("/orders/status/batch", "POST") == "other"
+    assert rate_bucket("/processes/{processId}", "GET") == "other"
+
+
+def test_ledger_records_deliveries_across_reopen(tmp_path):
+    path = tmp_path / "sub" / "ledger.sqlite3"
+    ledger = Ledger(path)
+    ledger.mark_inflight("event", ["a", "b", "c"])
+    ledger.mark_delivered("event", ["a", "b"])
+    ledger.forget("event", ["c"])
+    ledger.close()
+    ledger = Ledger(path)
+    assert ledger.delivered("event", ["a", "b", "c", "d"]) == {"a", "b"}
+    assert ledger.count("event", "inflight") == 0
+    ledger.forget("event", ["a"])  # never forgets a delivered key
+    assert ledger.delivered("event", ["a"]) == {"a"}
+    assert ledger.delivered("order", ["a"]) == set()
+    many = [f"k{i}" for i in range(1200)]
+    ledger.mark_delivered("event", many)
+    assert len(ledger.delivered("event", many)) == 1200
+
+
+def test_rejects_file_is_private_jsonl_without_secret(tmp_path):
+    path = tmp_path / "rejects.jsonl"
+    report = RunReport(RejectsFile(path, redact=lambda text: text.replace("xkeysib-secret", "***")), dry_run=False)
+    report.reject("events", "events", "e1", "bad thing", {"note": "xkeysib-secret", "when": dt.date(2026, 1, 1)})
+    report.reject("contacts", "users", 7, "invalid email: x", None)
+    report.rejects.close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    lines = [orjson.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0] == {"stream": "events", "object": "events", "key": "e1", "reason": "bad thing",
+                        "record": {"note": "***", "when": "2026-01-01"}}
+    assert "xkeysib-secret" not in path.read_text()
+    summary = report.summary()
+    assert summary["rejects"]["total"] == 2
+    assert summary["objects"]["contacts"]["rejected"] == 1
+
+
+def test_failed_indexes_from_207_body():
+    body = {"status": "partial_success", "total_events": 4, "successful_events": 2, "failed_events": 2,
+            "errors": [{"eventIndex": [0, 3], "message": "invalid identifiers"}]}
+    assert _failed_indexes(body) == {0: "invalid identifiers", 3: "invalid identifiers"}
+    assert _failed_indexes({"code": "out_of_range", "message": "x"}) == {}
+    assert _failed_indexes(None) == {}
