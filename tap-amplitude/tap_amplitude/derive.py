@@ -165,9 +165,9 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def revenue_record(event: dict[str, Any]) -> dict[str, Any] | None:
-    """The revenue record of a (typed) event whose properties carry `$revenue` or `$price`, else None."""
-    properties = event.get("event_properties")
+def revenue_record(event: Any) -> dict[str, Any] | None:
+    """The revenue record of a decoded `ExportedEvent` whose properties carry `$revenue` or `$price`, else None."""
+    properties = event.event_properties
     if not properties:
         return None
     revenue = _number(properties.get("$revenue"))
@@ -182,13 +182,13 @@ def revenue_record(event: dict[str, Any]) -> dict[str, Any] | None:
         revenue = price * quantity
     currency = properties.get("$currency")
     return {
-        "uuid": event["uuid"],
-        "event_type": event.get("event_type"),
-        "event_time": event.get("event_time"),
-        "server_upload_time": event.get("server_upload_time"),
-        "amplitude_id": event.get("amplitude_id"),
-        "user_id": event.get("user_id"),
-        "device_id": event.get("device_id"),
+        "uuid": event.uuid,
+        "event_type": event.event_type,
+        "event_time": event.event_time,
+        "server_upload_time": event.server_upload_time,
+        "amplitude_id": event.amplitude_id,
+        "user_id": event.user_id,
+        "device_id": event.device_id,
         "revenue": revenue,
         "price": price,
         "quantity": quantity,
@@ -205,6 +205,28 @@ USER_LATEST_FIELDS = ("user_id", "device_id", "platform", "os_name", "os_version
                       "country", "region", "city", "language", "version_name")
 
 
+class _User(msgspec.Struct, gc=False):
+    """What one window knows about one user: slots, not a dict, since a window can hold many users."""
+
+    first_active: str
+    last_active: str
+    event_count: int = 0
+    sessions: set[int] | None = None
+    user_properties: dict[str, Any] | None = None
+    user_id: str | None = None
+    device_id: str | None = None
+    platform: str | None = None
+    os_name: str | None = None
+    os_version: str | None = None
+    device_type: str | None = None
+    device_family: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    language: str | None = None
+    version_name: str | None = None
+
+
 class UserAggregator:
     """Per `amplitude_id`, the window's latest user properties and engagement; memory grows with distinct
     users in the window, not with events."""
@@ -212,49 +234,52 @@ class UserAggregator:
     def __init__(self, window_first: datetime, window_end: datetime) -> None:
         self.window_start = iso(window_first)
         self.window_end = iso(window_end)
-        self._users: dict[int, dict[str, Any]] = {}
-        self._sessions: dict[int, set[int]] = {}
+        self._users: dict[int, _User] = {}
         self.skipped_without_id = 0
 
     def __len__(self) -> int:
         return len(self._users)
 
-    def add(self, event: dict[str, Any]) -> None:
-        amplitude_id = event.get("amplitude_id")
+    def add(self, event: Any) -> None:
+        """Count a decoded `ExportedEvent` (timestamps already RFC 3339, so they order as text)."""
+        amplitude_id = event.amplitude_id
         if amplitude_id is None:
             self.skipped_without_id += 1
             return
-        when = event.get("event_time") or event.get("server_upload_time") or ""
+        when = event.event_time or event.server_upload_time or ""
         user = self._users.get(amplitude_id)
         if user is None:
-            user = {"amplitude_id": amplitude_id, "first_active": when, "last_active": when, "event_count": 0,
-                    "user_properties": None, **dict.fromkeys(USER_LATEST_FIELDS)}
-            self._users[amplitude_id] = user
-            self._sessions[amplitude_id] = set()
-        user["event_count"] += 1
-        session_id = event.get("session_id")
+            user = self._users[amplitude_id] = _User(when, when)
+        user.event_count += 1
+        session_id = event.session_id
         if session_id is not None and session_id != -1:
-            self._sessions[amplitude_id].add(session_id)
-        if when < user["first_active"]:
-            user["first_active"] = when
-        latest = when >= user["last_active"]
+            if user.sessions is None:
+                user.sessions = {session_id}
+            else:
+                user.sessions.add(session_id)
+        if when < user.first_active:
+            user.first_active = when
+        latest = when >= user.last_active
         if latest:
-            user["last_active"] = when
+            user.last_active = when
         for name in USER_LATEST_FIELDS:
-            value = event.get(name)
-            if value is not None and (latest or user[name] is None):
-                user[name] = value
-        properties = event.get("user_properties")
-        if properties and (latest or user["user_properties"] is None):
-            user["user_properties"] = properties
+            value = getattr(event, name)
+            if value is not None and (latest or getattr(user, name) is None):
+                setattr(user, name, value)
+        properties = event.user_properties
+        if properties and (latest or user.user_properties is None):
+            user.user_properties = properties
 
     def records(self) -> Iterator[dict[str, Any]]:
         for amplitude_id, user in self._users.items():
             yield {
-                **user,
-                "first_active": user["first_active"] or None,
-                "last_active": user["last_active"] or None,
-                "session_count": len(self._sessions[amplitude_id]),
+                "amplitude_id": amplitude_id,
+                "first_active": user.first_active or None,
+                "last_active": user.last_active or None,
+                "event_count": user.event_count,
+                "user_properties": user.user_properties,
+                **{name: getattr(user, name) for name in USER_LATEST_FIELDS},
+                "session_count": len(user.sessions) if user.sessions else 0,
                 "window_start": self.window_start,
                 "window_end": self.window_end,
             }

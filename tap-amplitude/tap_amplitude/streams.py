@@ -11,13 +11,16 @@ from typing import Any
 
 from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 
 from tap_amplitude import schemas
 from tap_amplitude.client import AmplitudeClient, AmplitudeError
 from tap_amplitude.cohorts import CohortDownloader, cohort_record, list_cohorts, member_value, select_cohorts
-from tap_amplitude.derive import Conformer, UserAggregator, revenue_record
+from tap_amplitude.derive import UserAggregator, revenue_record
+from tap_amplitude.events import EventDecoder, event_record
 from tap_amplitude.export import Download, Exporter
 from tap_amplitude.hours import HOUR, floor_hour, iso, newest_exportable_hour, plan_windows
+from tap_amplitude.output import SingerOutput
 
 CLOCK_PROBE_PATH = "/api/2/events/list"
 
@@ -28,7 +31,36 @@ class AmplitudeStream(Stream):
         return AmplitudeClient(self.config, self.logger)
 
 
-class EventsStream(AmplitudeStream):
+class TypedRecordsStream(AmplitudeStream):
+    """A stream whose records the tap builds already typed (events, users, revenue).
+
+    When the catalog selects every field and no stream map or flattening applies (the usual case), a record needs
+    none of the SDK's per-record work (deselection walk, type conformance, `RecordMessage`): it is encoded straight
+    to stdout by `SingerOutput.write_record`, in the exact form the SDK would write. Otherwise the SDK's own
+    path runs unchanged.
+    """
+
+    @cached_property
+    def direct_output(self) -> SingerOutput | None:
+        writer = self._tap.message_writer
+        if not isinstance(writer, SingerOutput) or not all(self.mask.values()):
+            return None
+        maps = self.stream_maps
+        if (len(maps) != 1 or type(maps[0]) is not SameRecordTransform or maps[0].flattening_enabled
+                or maps[0].stream_alias != self.name):
+            return None
+        return writer
+
+    def _write_record_message(self, record: Any) -> None:
+        output = self.direct_output
+        if output is None:
+            super()._write_record_message(record)
+            return
+        output.write_record(self.name, record, self._stream_version)
+        self.state_manager.is_flushed = False
+
+
+class EventsStream(TypedRecordsStream):
     """Raw events from the Export API, one window request at a time, committed hour by hour."""
 
     name = "events"
@@ -38,7 +70,7 @@ class EventsStream(AmplitudeStream):
     # Bookmarks move only at hour boundaries (`_commit`), never per record, so state is always resumable.
     is_sorted = True
     check_sorted = False
-    # Records leave `Conformer` already typed; the SDK's recursive conformance would walk every field again.
+    # Records leave `EventDecoder` already typed; the SDK's recursive conformance would walk every field again.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -119,13 +151,12 @@ class EventsStream(AmplitudeStream):
             self.logger.info("Re-reading %s..%s (events already emitted) to finish the interrupted users window",
                              iso(users_from), iso(bookmark))
         exporter = Exporter(self.client)
-        conformer = Conformer()
+        decoder = EventDecoder()
         started = time.monotonic()
         window_hours = int(self.config.get("export_window_hours", 24))
-        for window in plan_windows(first, last, window_hours):
-            for download in exporter.download(window):
-                yield from self._read(download, bookmark, conformer)
-                bookmark = max(bookmark, download.window.end)
+        for download in exporter.download_all(plan_windows(first, last, window_hours)):
+            yield from self._read(download, bookmark, decoder)
+            bookmark = max(bookmark, download.window.end)
         elapsed = time.monotonic() - started
         t = self.totals
         self.logger.info(
@@ -134,16 +165,18 @@ class EventsStream(AmplitudeStream):
             t["windows"], t["empty_windows"], exporter.splits, exporter.downloads, t["bytes"] / 1e6, t["read"],
             t["filtered"], t["events"], t["users"], t["revenue"], elapsed, t["read"] / elapsed if elapsed else 0,
         )
-        for name, count in conformer.fixed.items():
+        for name, count in decoder.conformer.fixed.items():
             self.logger.info("Conformed %d values of %s to the schema type", count, name)
-        for name, count in conformer.dropped.items():
+        for name, count in decoder.conformer.dropped.items():
             self.logger.warning("Set %d values of %s to null: they do not fit the schema type", count, name)
 
-    def _read(self, download: Download, bookmark: datetime, conformer: Conformer) -> Iterator[dict[str, Any]]:
+    def _read(self, download: Download, bookmark: datetime, decoder: EventDecoder) -> Iterator[Any]:
         window = download.window
-        include = set(self.config.get("event_types_include") or ())
-        exclude = set(self.config.get("event_types_exclude") or ())
+        include = frozenset(self.config.get("event_types_include") or ())
+        exclude = frozenset(self.config.get("event_types_exclude") or ())
         emit_events = self.selected
+        # Records go out as the decoded structs when the direct writer takes them, else as plain dicts.
+        as_dict = self.direct_output is None
         revenue_wanted = self._child("revenue") is not None
         users = UserAggregator(window.first, window.end) if self._child("users") is not None else None
         started = time.monotonic()
@@ -158,22 +191,22 @@ class EventsStream(AmplitudeStream):
                     replay = hour < bookmark
                     revenue: list[dict[str, Any]] = []
                     for member in members:
-                        for raw in archive.events(hour, member):
+                        for event in archive.events(hour, member, decoder.decode):
                             read += 1
-                            event_type = raw.get("event_type")
-                            if (include and event_type not in include) or event_type in exclude:
+                            if (include or exclude) and (
+                                (include and event.event_type not in include) or event.event_type in exclude
+                            ):
                                 filtered += 1
                                 continue
-                            record = conformer.event(raw)
                             if users is not None:
-                                users.add(record)
+                                users.add(event)
                             if replay:
                                 continue
                             emitted += 1
-                            if revenue_wanted and (line := revenue_record(record)) is not None:
+                            if revenue_wanted and (line := revenue_record(event)) is not None:
                                 revenue.append(line)
                             if emit_events:
-                                yield record
+                                yield event_record(event) if as_dict else event
                     if not replay:
                         revenue_count += self._emit("revenue", revenue, {"hour": iso(hour)})
                         self._commit(hour + HOUR, window.first if users is not None else None)
@@ -183,20 +216,22 @@ class EventsStream(AmplitudeStream):
                                                                 "window_end": iso(window.end)})
         if window.end > bookmark or users is not None:
             self._commit(max(window.end, bookmark), None if window.end >= bookmark else window.end)
-        seconds = time.monotonic() - started + download.seconds
+        seconds = time.monotonic() - started
         self.totals["read"] += read
         self.totals["filtered"] += filtered
         if emit_events:
             self.totals["events"] += emitted
+        # The download overlapped the previous window's reading (read-ahead), so the two are reported apart.
         self.logger.info(
             "Exported %s (%d h): %s; %d events read, %d filtered out, %d new; users=%d revenue=%d; "
-            "%.2f s (%.0f events/s)",
+            "downloaded in %.2f s, read in %.2f s (%.0f events/s)",
             window, window.hours, "no data (404)" if download.archive is None else f"{download.size_bytes / 1e6:.2f} MB",
-            read, filtered, emitted, user_count, revenue_count, seconds, read / seconds if seconds else 0,
+            read, filtered, emitted, user_count, revenue_count, download.seconds, seconds,
+            read / seconds if seconds else 0,
         )
 
 
-class DerivedStream(AmplitudeStream):
+class DerivedStream(TypedRecordsStream):
     """A child of `events`: its records are handed over by the parent's pass, per hour or per window."""
 
     parent_stream_type = EventsStream

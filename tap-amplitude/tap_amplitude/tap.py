@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
-
 from tap_amplitude import streams
+from tap_amplitude.output import SingerOutput
 
 STREAM_TYPES: tuple[type[Stream], ...] = (
     streams.EventsStream,
@@ -22,7 +21,7 @@ class TapAmplitude(Tap):
     """Amplitude events (Export API), users and revenue derived from them, cohorts, cohort members, event types."""
 
     name = "tap-amplitude"
-    message_writer_class = MsgSpecWriter
+    message_writer_class = SingerOutput
 
     config_jsonschema = th.PropertiesList(
         th.Property("api_key", th.StringType, required=True, secret=True,

@@ -221,15 +221,25 @@ class BrevoClient:
             return default
 
     def _observe(self, bucket: str, headers: dict[str, str]) -> None:
+        """Remember how many calls the bucket's window has left and the earliest time it surely resets.
+
+        `x-sib-ratelimit-reset` is whole seconds rounded up, so one answer only says the window ends
+        within `reset` seconds of it; every answer of the same window narrows that, and the earliest
+        bound wins (waiting for the last answer's bound alone wastes most of a second per window).
+        """
         if "x-sib-ratelimit-remaining" not in headers:
             return
         try:
             remaining = int(float(headers["x-sib-ratelimit-remaining"]))
         except ValueError:
             return
-        reset = self._reset_seconds(headers, default=1.0)
+        now = time.monotonic()
+        bound = now + self._reset_seconds(headers, default=1.0)
         with self._lock:
-            self._buckets[bucket] = _Bucket(remaining, time.monotonic() + reset)
+            state = self._buckets.get(bucket)
+            same_window = (state is not None and state.remaining is not None and remaining <= state.remaining
+                           and now < state.reset_at)
+            self._buckets[bucket] = _Bucket(remaining, min(state.reset_at, bound) if same_window else bound)  # type: ignore[union-attr]
 
     def _pace(self, bucket: str) -> None:
         """Slow down when the last answer said no calls are left in this bucket's window."""

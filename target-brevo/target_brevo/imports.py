@@ -1,10 +1,23 @@
-"""Bulk contact upserts through POST /contacts/import, polled to completion via GET /processes/{id}."""
+"""Bulk contact upserts through POST /contacts/import, and the wait for Brevo to apply them.
+
+An import is sent as soon as its body is full and is not waited for on its own: `settle()` waits for
+every outstanding import at once (before a STATE is emitted, and before list adds that need the
+contacts to exist). Polls draw on Brevo's 100-requests-per-hour bucket, so `settle()` reads all
+statuses from one `GET /processes` page where it can, and waits for the time the imports should
+take (learned from the ones already completed in this run) before it polls, then polls at growing
+intervals.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from target_brevo.chunking import chunk
 from target_brevo.client import BrevoError
@@ -13,74 +26,178 @@ if TYPE_CHECKING:
     from target_brevo.runtime import Runtime
 
 LOGGER = logging.getLogger("target_brevo.imports")
-_ENVELOPE = 256  # bytes of the import body around jsonBody
+ENVELOPE_BYTES = 256  # bytes of the import body around the jsonBody array
+PROCESS_PAGE = 50  # GET /processes allows at most 50 per page
 
 
-def import_contacts(runtime: Runtime, rows: list[dict[str, Any]], list_ids: list[int], *, obj: str, stream: str) -> int:
-    """Upsert `rows` ({email?, attributes}) into Brevo and the lists `list_ids`; returns rows accepted.
-
-    Rows are chunked by `import_max_rows` and `import_max_bytes`. A chunk Brevo refuses with a 4xx is
-    halved until the offending rows stand alone; those go to the rejects file.
-    """
-    settings = runtime.settings
-    accepted = 0
-
-    def too_large(row: dict[str, Any], size: int) -> None:
-        runtime.report.reject(obj, stream, row_key(row), f"contact row is {size} bytes, over import_max_bytes", row)
-
-    for part in chunk(rows, max_rows=settings.import_max_rows, max_bytes=settings.import_max_bytes,
-                      envelope_bytes=_ENVELOPE, on_too_large=too_large):
-        accepted += _import_isolating(runtime, part, list_ids, obj=obj, stream=stream)
-    return accepted
+@dataclass
+class _Outstanding:
+    process_id: int
+    rows: int
+    obj: str
+    due_at: float  # monotonic time by which it should be complete (our estimate)
 
 
 def row_key(row: dict[str, Any]) -> str | None:
     return row.get("email") or (row.get("attributes") or {}).get("EXT_ID")
 
 
-def _import_isolating(runtime: Runtime, rows: list[dict[str, Any]], list_ids: list[int], *, obj: str, stream: str) -> int:
-    body = {"jsonBody": rows, "listIds": list_ids, "updateExistingContacts": True, "emptyContactsAttributes": False}
-    response = runtime.client.call("POST", "/contacts/import", json=body)
-    if response.ok:
-        process_id = (response.body or {}).get("processId")
-        runtime.report.count(obj, "import_requests")
-        if process_id is not None:
-            wait_for_process(runtime, int(process_id), obj=obj)
-        return len(rows)
-    if len(rows) == 1:
-        runtime.report.reject(obj, stream, row_key(rows[0]),
-                              f"Brevo refused the contact ({response.status} {response.error_code}): {response.error_message}",
-                              rows[0])
-        return 0
-    LOGGER.warning("Brevo refused an import of %d contacts (%s %s); splitting it to isolate the bad rows",
-                   len(rows), response.status, response.error_message)
-    runtime.report.count(obj, "import_splits")
-    half = len(rows) // 2
-    return (_import_isolating(runtime, rows[:half], list_ids, obj=obj, stream=stream)
-            + _import_isolating(runtime, rows[half:], list_ids, obj=obj, stream=stream))
+def import_body(rows: list[bytes], list_ids: list[int]) -> bytes:
+    return (b'{"jsonBody":[' + b",".join(rows) + b'],"listIds":' + orjson.dumps(list_ids)
+            + b',"updateExistingContacts":true,"emptyContactsAttributes":false}')
 
 
-def wait_for_process(runtime: Runtime, process_id: int, *, obj: str) -> dict[str, Any]:
-    """Poll a Brevo process with growing intervals (the calls draw on the 100-per-hour bucket)."""
-    settings = runtime.settings
-    interval = settings.process_poll_initial_seconds
-    deadline = time.monotonic() + settings.process_timeout_seconds
-    while True:
-        response = runtime.client.call("GET", "/processes/{processId}", path_params={"processId": process_id})
-        if not response.ok:
-            raise BrevoError(f"GET /processes/{process_id}: {response.status} {response.error_message}",
-                             status=response.status, code=response.error_code)
-        process = response.body or {}
+class ImportQueue:
+    """Sends imports and tracks them until Brevo reports them completed."""
+
+    def __init__(self, runtime: Runtime, sleep: Any = time.sleep) -> None:
+        self.runtime = runtime
+        self.outstanding: dict[int, _Outstanding] = {}
+        self._sleep = sleep
+        self._queue_end = 0.0  # when the newest import should be done (Brevo applies them in turn)
+        self._base_seconds: float | None = None  # learned: fixed cost of one import
+        self._seconds_per_row: float | None = None  # learned: cost per row beyond that
+        self._largest_seen = 0
+        self._last_completed_at: float | None = None
+
+    # -- sending ------------------------------------------------------------------------------
+    def send_rows(self, rows: Iterable[dict[str, Any]], list_ids: list[int], *, obj: str, stream: str) -> int:
+        """Import contact rows ({email?, attributes}) into `list_ids`, chunked by the import limits."""
+        settings = self.runtime.settings
+
+        def too_large(row: dict[str, Any], size: int) -> None:
+            self.runtime.report.reject(obj, stream, row_key(row), f"contact row is {size} bytes, over import_max_bytes",
+                                       row)
+
+        accepted = 0
+        for part in chunk(rows, max_rows=settings.import_max_rows, max_bytes=settings.import_max_bytes,
+                          envelope_bytes=ENVELOPE_BYTES, on_too_large=too_large):
+            accepted += self.send([orjson.dumps(row) for row in part], list_ids, obj=obj, stream=stream)
+        return accepted
+
+    def send(self, rows: list[bytes], list_ids: list[int], *, obj: str, stream: str) -> int:
+        """Import encoded rows that fit one request; returns the rows Brevo accepted.
+
+        A body Brevo refuses with a 4xx is halved until the offending rows stand alone; those go to
+        the rejects file.
+        """
+        if not rows:
+            return 0
+        response = self.runtime.client.call("POST", "/contacts/import", body=import_body(rows, list_ids))
+        if response.ok:
+            self.runtime.report.count(obj, "import_requests")
+            process_id = (response.body or {}).get("processId")
+            if process_id is not None:
+                self._track(int(process_id), len(rows), obj)
+            return len(rows)
+        if len(rows) == 1:
+            row = orjson.loads(rows[0])
+            self.runtime.report.reject(
+                obj, stream, row_key(row),
+                f"Brevo refused the contact ({response.status} {response.error_code}): {response.error_message}", row)
+            return 0
+        LOGGER.warning("Brevo refused an import of %d contacts (%s %s); splitting it to isolate the bad rows",
+                       len(rows), response.status, response.error_message)
+        self.runtime.report.count(obj, "import_splits")
+        half = len(rows) // 2
+        return (self.send(rows[:half], list_ids, obj=obj, stream=stream)
+                + self.send(rows[half:], list_ids, obj=obj, stream=stream))
+
+    def _track(self, process_id: int, rows: int, obj: str) -> None:
+        now = time.monotonic()
+        self._queue_end = max(self._queue_end, now) + self._expected_seconds(rows)
+        self.outstanding[process_id] = _Outstanding(process_id, rows, obj, self._queue_end)
+
+    def _expected_seconds(self, rows: int) -> float:
+        if self._base_seconds is None:
+            return self.runtime.settings.process_poll_initial_seconds
+        return self._base_seconds + rows * (self._seconds_per_row or 0.0)
+
+    # -- waiting ------------------------------------------------------------------------------
+    def settle(self) -> None:
+        """Return once every import sent so far is completed; a failed import fails the run."""
+        if not self.outstanding:
+            return
+        settings = self.runtime.settings
+        deadline = time.monotonic() + settings.process_timeout_seconds
+        interval = settings.process_poll_initial_seconds
+        wait = max(o.due_at for o in self.outstanding.values()) - time.monotonic()
+        while True:
+            if wait > 0:
+                self._sleep(wait)
+            self._poll()
+            if not self.outstanding:
+                return
+            if time.monotonic() > deadline:
+                raise BrevoError(f"Brevo import processes {sorted(self.outstanding)} not completed after "
+                                 f"{settings.process_timeout_seconds}s")
+            wait = interval
+            if self._base_seconds is not None:  # what the rest should take, Brevo applying them in turn
+                expected = sum(self._expected_seconds(o.rows) for o in self.outstanding.values())
+                wait = max(interval, min(expected, settings.process_poll_max_seconds))
+            interval = min(interval * 2, settings.process_poll_max_seconds)
+
+    def _poll(self) -> None:
+        """Read the status of every outstanding import: newest-first pages of GET /processes, then
+        GET /processes/{id} for any the pages did not reach."""
+        wanted = set(self.outstanding)
+        offset = 0
+        while wanted:
+            response = self.runtime.client.call("GET", "/processes",
+                                                params={"limit": PROCESS_PAGE, "offset": offset, "sort": "desc"})
+            if not response.ok:
+                break
+            page = [p for p in (response.body or {}).get("processes") or [] if isinstance(p, dict)]
+            for process in page:
+                if process.get("id") in wanted:
+                    wanted.discard(process["id"])
+                    self._observe(process)
+            ids = [p["id"] for p in page if isinstance(p.get("id"), int)]
+            if len(page) < PROCESS_PAGE or not ids or not wanted or min(ids) <= min(wanted):
+                break
+            offset += len(page)
+        for process_id in sorted(wanted):
+            response = self.runtime.client.call("GET", "/processes/{processId}", path_params={"processId": process_id})
+            if not response.ok:
+                raise BrevoError(f"GET /processes/{process_id}: {response.status} {response.error_message}",
+                                 status=response.status, code=response.error_code)
+            self._observe(response.body or {})
+
+    def _observe(self, process: dict[str, Any]) -> None:
+        item = self.outstanding.get(process.get("id"))  # type: ignore[arg-type]
+        if item is None:
+            return
         status = process.get("status")
-        if status == "completed":
-            counters = ((process.get("info") or {}).get("import")) or {}
-            for name, value in counters.items():
-                if value:
-                    runtime.report.count(obj, f"brevo_{name}", int(value))
-            return process
         if status in ("failed", "cancelled"):
-            raise BrevoError(f"Brevo import process {process_id} {status}: {process.get('error') or 'no detail'}")
-        if time.monotonic() > deadline:
-            raise BrevoError(f"Brevo import process {process_id} still {status} after {settings.process_timeout_seconds}s")
-        time.sleep(interval)
-        interval = min(interval * 2, settings.process_poll_max_seconds)
+            raise BrevoError(f"Brevo import process {item.process_id} {status}: {process.get('error') or 'no detail'}")
+        if status != "completed":
+            return
+        del self.outstanding[item.process_id]
+        counters = ((process.get("info") or {}).get("import")) or {}
+        for name, value in counters.items():
+            if value:
+                self.runtime.report.count(item.obj, f"brevo_{name}", int(value))
+        self._learn(item.rows, process)
+
+    def _learn(self, rows: int, process: dict[str, Any]) -> None:
+        """How long an import takes: its own time, after the one before it finished (Brevo works in turn)."""
+        created, completed = _moment(process.get("created_at")), _moment(process.get("completed_at"))
+        if created is None or completed is None:
+            return
+        started = max(created, self._last_completed_at or created)
+        self._last_completed_at = max(completed, self._last_completed_at or completed)
+        seconds = max(0.0, completed - started)
+        if self._base_seconds is None or seconds < self._base_seconds:
+            self._base_seconds = seconds
+        if rows >= self._largest_seen and rows:
+            self._largest_seen = rows
+            self._seconds_per_row = max(0.0, seconds - self._base_seconds) / rows
+
+
+def _moment(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -68,6 +68,12 @@ class Ledger:
                 found.update(row[0] for row in rows)
         return found
 
+    def is_delivered(self, kind: str, key: str) -> bool:
+        with self._lock:
+            return self._db.execute(
+                "SELECT 1 FROM deliveries WHERE kind=? AND key=? AND status='delivered'", (kind, key)
+            ).fetchone() is not None
+
     def _set(self, kind: str, keys: Iterable[str], status: str) -> None:
         now = time.time()
         with self._lock:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger("target_brevo.lists")
 LIST_PAGE = 50
-MEMBER_PAGE = 500
+MEMBER_PAGE = 1000  # GET /contacts pages hold 1000 (the list's own contacts endpoint only 500)
 _NOTHING_TO_DO = ("already in list", "already removed", "does not exist")
 
 
@@ -28,11 +28,12 @@ class ListRegistry:
         self._contacts_list: int | None = None
         self._dry_ids = 0
 
-    def _paged(self, template: str, key: str, limit: int, **path_params: Any) -> Iterator[dict[str, Any]]:
+    def _paged(self, template: str, key: str, limit: int, params: dict[str, Any] | None = None,
+               **path_params: Any) -> Iterator[dict[str, Any]]:
         offset = 0
         while True:
             response = self.runtime.client.call("GET", template, path_params=path_params or None,
-                                                params={"limit": limit, "offset": offset})
+                                                params={**(params or {}), "limit": limit, "offset": offset})
             if not response.ok:
                 raise BrevoError(f"GET {template}: {response.status} {response.error_message}",
                                  status=response.status, code=response.error_code)
@@ -122,7 +123,8 @@ class ListRegistry:
         """(email, ext_id) of every contact currently in the list."""
         if list_id < 0:  # a list a dry run would create: empty
             return
-        for contact in self._paged("/contacts/lists/{listId}/contacts", "contacts", MEMBER_PAGE, listId=list_id):
+        # oldest first, so contacts created meanwhile land on later pages instead of shifting earlier ones
+        for contact in self._paged("/contacts", "contacts", MEMBER_PAGE, {"listIds": [list_id], "sort": "asc"}):
             email = contact.get("email")
             attributes = contact.get("attributes") or {}
             ext_id = contact.get("ext_id") or attributes.get("EXT_ID")

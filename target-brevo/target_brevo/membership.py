@@ -1,23 +1,32 @@
 """On-disk scratch store for list sync: current list members and the cohort members received this run.
 
-Cohorts reach millions of users, so sets live in a temporary SQLite file, not in memory.
+Cohorts reach millions of users, so sets live in a temporary SQLite file, not in memory. Members
+received and not yet applied to their list (`applied = 0`) are what the next flush sends.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 _SCHEMA = """
 CREATE TABLE current (list_id INTEGER, email TEXT, ext_id TEXT, added INTEGER DEFAULT 0);
 CREATE INDEX current_email ON current(list_id, email);
 CREATE INDEX current_ext ON current(list_id, ext_id);
-CREATE TABLE received (cohort TEXT, list_id INTEGER, key TEXT, email TEXT, ext_id TEXT, PRIMARY KEY (cohort, key));
+CREATE TABLE received (cohort TEXT, list_id INTEGER, key TEXT, email TEXT, ext_id TEXT, applied INTEGER DEFAULT 0,
+                       PRIMARY KEY (cohort, key));
 CREATE INDEX received_email ON received(list_id, email);
 CREATE INDEX received_ext ON received(list_id, ext_id);
+CREATE INDEX received_pending ON received(applied, cohort, list_id);
 CREATE TABLE seen (cohort TEXT, key TEXT, PRIMARY KEY (cohort, key)) WITHOUT ROWID;
 """
+_IN_LIST = """((r.email IS NOT NULL AND EXISTS (SELECT 1 FROM current c WHERE c.list_id=r.list_id AND c.email=r.email))
+            OR (r.ext_id IS NOT NULL AND EXISTS (SELECT 1 FROM current c WHERE c.list_id=r.list_id AND c.ext_id=r.ext_id)))"""
+_PAGE = 5000
+
+Member = tuple[str | None, str | None]
 
 
 def member_key(email: str | None, ext_id: str | None) -> str:
@@ -28,11 +37,13 @@ class MembershipStore:
     def __init__(self) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="target-brevo-")
         self._db = sqlite3.connect(str(Path(self._dir.name) / "membership.sqlite3"), check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
         self.loaded: set[int] = set()
         self.original_size: dict[int, int] = {}
 
-    def load_current(self, list_id: int, members: list[tuple[str | None, str | None]] | object) -> None:
+    def load_current(self, list_id: int, members: object) -> None:
         count = 0
         rows = []
         for email, ext_id in members:  # type: ignore[attr-defined]
@@ -47,18 +58,12 @@ class MembershipStore:
         self.loaded.add(list_id)
         self.original_size[list_id] = count
 
-    def in_list(self, list_id: int, email: str | None, ext_id: str | None) -> bool:
-        if email and self._db.execute("SELECT 1 FROM current WHERE list_id=? AND email=? LIMIT 1", (list_id, email)).fetchone():
-            return True
-        return bool(ext_id and self._db.execute(
-            "SELECT 1 FROM current WHERE list_id=? AND ext_id=? LIMIT 1", (list_id, ext_id)).fetchone())
-
-    def mark_in_list(self, list_id: int, members: list[tuple[str | None, str | None]]) -> None:
+    def mark_in_list(self, list_id: int, members: list[Member]) -> None:
         self._db.executemany("INSERT INTO current(list_id, email, ext_id, added) VALUES (?,?,?,1)",
                              [(list_id, e, x) for e, x in members])
         self._db.commit()
 
-    def mark_removed(self, list_id: int, members: list[tuple[str | None, str | None]]) -> None:
+    def mark_removed(self, list_id: int, members: list[Member]) -> None:
         for email, ext_id in members:
             if email:
                 self._db.execute("DELETE FROM current WHERE list_id=? AND email=?", (list_id, email))
@@ -67,7 +72,7 @@ class MembershipStore:
         self._db.commit()
 
     def receive(self, cohort: str, list_id: int, email: str | None, ext_id: str | None) -> bool:
-        """Remember a member of `cohort`; False when it was already received in this run."""
+        """Remember a member of `cohort` (to apply at the next flush); False when already received in this run."""
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO received(cohort, list_id, key, email, ext_id) VALUES (?,?,?,?,?)",
             (cohort, list_id, member_key(email, ext_id), email, ext_id),
@@ -84,10 +89,52 @@ class MembershipStore:
     def commit(self) -> None:
         self._db.commit()
 
-    def received_count(self, cohort: str) -> int:
-        return self._db.execute("SELECT count(*) FROM received WHERE cohort=?", (cohort,)).fetchone()[0]
+    # -- members received and not applied yet -------------------------------------------------
+    def pending_groups(self) -> list[tuple[str, int]]:
+        """(cohort, list_id) pairs with members to apply, in the order they first arrived."""
+        rows = self._db.execute(
+            "SELECT cohort, list_id, min(rowid) AS first FROM received WHERE applied=0 GROUP BY cohort, list_id ORDER BY first")
+        return [(cohort, list_id) for cohort, list_id, _ in rows]
 
-    def not_received(self, list_id: int) -> list[tuple[str | None, str | None]]:
+    def count_pending(self, cohort: str, list_id: int, *, in_list: bool) -> int:
+        """Pending members of `cohort` that are (in_list) or are not (not in_list) in the list now."""
+        condition = _IN_LIST if in_list else f"NOT {_IN_LIST}"
+        return self._db.execute(
+            f"SELECT count(*) FROM received r WHERE r.applied=0 AND r.cohort=? AND r.list_id=? AND {condition}",  # noqa: S608
+            (cohort, list_id)).fetchone()[0]
+
+    def iter_pending(self, cohort: str, list_id: int, *, in_list: bool) -> Iterator[Member]:
+        """Those members, page by page (the list's current members must not change meanwhile)."""
+        condition = _IN_LIST if in_list else f"NOT {_IN_LIST}"
+        after = 0
+        while True:
+            rows = self._db.execute(
+                f"SELECT r.rowid, r.email, r.ext_id FROM received r WHERE r.applied=0 AND r.cohort=? AND r.list_id=? "  # noqa: S608
+                f"AND r.rowid>? AND {condition} ORDER BY r.rowid LIMIT ?",
+                (cohort, list_id, after, _PAGE)).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            for _, email, ext_id in rows:
+                yield email, ext_id
+
+    def apply_pending(self, cohort: str, list_id: int, *, added: bool) -> None:
+        """Record the cohort's pending members as applied: now in the list (added) or out of it."""
+        if added:
+            self._db.execute(
+                f"INSERT INTO current(list_id, email, ext_id, added) SELECT r.list_id, r.email, r.ext_id, 1 "  # noqa: S608
+                f"FROM received r WHERE r.applied=0 AND r.cohort=? AND r.list_id=? AND NOT {_IN_LIST}",
+                (cohort, list_id))
+        else:
+            self._db.execute(
+                "DELETE FROM current WHERE list_id=? AND ("
+                " email IN (SELECT email FROM received WHERE applied=0 AND cohort=? AND list_id=? AND email IS NOT NULL)"
+                " OR ext_id IN (SELECT ext_id FROM received WHERE applied=0 AND cohort=? AND list_id=? AND ext_id IS NOT NULL))",
+                (list_id, cohort, list_id, cohort, list_id))
+        self._db.execute("UPDATE received SET applied=1 WHERE applied=0 AND cohort=? AND list_id=?", (cohort, list_id))
+        self._db.commit()
+
+    def not_received(self, list_id: int) -> list[Member]:
         """Current members of the list that no cohort mapped to it delivered in this run (mirror removals)."""
         rows = self._db.execute(
             """SELECT DISTINCT c.email, c.ext_id FROM current c

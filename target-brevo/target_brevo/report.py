@@ -67,12 +67,18 @@ class RunReport:
         with self._lock:
             self.lists[list_label][key] = value
 
-    def reject(self, obj: str, stream: str, key: Any, reason: str, record: Any = None) -> None:
+    def reject(self, obj: str, stream: str, key: Any, reason: str, record: Any = None, *,
+               outcome: str = "rejected", **extra: Any) -> None:
+        """Report a record Brevo cannot take as it is, with the reason. `outcome` is what happened to the
+        record (default: not sent; `attribute_rejected:<NAME>`: sent without that attribute)."""
         with self._lock:
             self.reject_count += 1
             self.reject_reasons[reason.split(":")[0][:80]] += 1
-            self.objects[obj]["rejected"] += 1
+            self.objects[obj][outcome] += 1
         entry: dict[str, Any] = {"stream": stream, "object": obj, "key": key, "reason": reason}
+        if outcome != "rejected":
+            entry["outcome"] = outcome
+        entry.update(extra)
         if record is not None:
             entry["record"] = record
         self.rejects.write(entry)

@@ -6,6 +6,7 @@ import functools
 
 from target_brevo.attributes import AttributeRegistry
 from target_brevo.client import BrevoClient, RetryPolicy
+from target_brevo.imports import ImportQueue
 from target_brevo.ledger import Ledger
 from target_brevo.lists import ListRegistry
 from target_brevo.listsync import ListSync
@@ -32,6 +33,7 @@ class Runtime:
         self.lists = ListRegistry(self)
         self.cohort_names: dict[str, str] = {}
         self.list_sync = ListSync(self)
+        self.imports = ImportQueue(self)
 
     @functools.cached_property
     def ledger(self) -> Ledger:

@@ -93,6 +93,8 @@ class Settings:
     orders_batch_max_orders: int
     orders_batch_max_bytes: int
     list_call_max_contacts: int
+    list_import_threshold: int
+    flush_interval_seconds: float
     max_retries: int
     backoff_base_seconds: float
     backoff_max_seconds: float
@@ -265,13 +267,15 @@ def parse_settings(config: dict[str, Any]) -> Settings:
         rejects_file=config.get("rejects_file") or None,
         ledger_path=str(config.get("ledger_path") or ".target-brevo/ledger.sqlite3"),
         summary_file=config.get("summary_file") or None,
-        import_max_rows=limited("import_max_rows", 5000, 1_000_000),
+        import_max_rows=limited("import_max_rows", 100_000, 1_000_000),
         import_max_bytes=limited("import_max_bytes", 8_000_000, 10_000_000),
         events_batch_max_events=limited("events_batch_max_events", 200, 200),
         events_batch_max_bytes=limited("events_batch_max_bytes", 512_000, 512_000),
         orders_batch_max_orders=limited("orders_batch_max_orders", 1000, 1000),
         orders_batch_max_bytes=limited("orders_batch_max_bytes", 5_000_000, 5_000_000),
         list_call_max_contacts=limited("list_call_max_contacts", 150, 150),
+        list_import_threshold=int(config.get("list_import_threshold", 1500)),
+        flush_interval_seconds=float(config.get("flush_interval_seconds", 300.0)),
         max_retries=int(config.get("max_retries", 5)),
         backoff_base_seconds=float(config.get("backoff_base_seconds", 0.5)),
         backoff_max_seconds=float(config.get("backoff_max_seconds", 30.0)),
@@ -280,6 +284,10 @@ def parse_settings(config: dict[str, Any]) -> Settings:
         process_poll_max_seconds=float(config.get("process_poll_max_seconds", 30.0)),
         process_timeout_seconds=float(config.get("process_timeout_seconds", 3600.0)),
     )
+    if settings.flush_interval_seconds < 0:
+        errors.append("flush_interval_seconds must be 0 or more")
+    if settings.list_import_threshold < 0:
+        errors.append("list_import_threshold must be 0 or more")
     if not settings.api_key:
         errors.append("api_key is required")
     _fail(errors)

@@ -8,23 +8,13 @@ sandbox's endpoints and keys through the environment variables Meltano maps onto
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from e2e.support import BREVO_LISTS, MELTANO, REPO, SEED_START, Pipeline
 from sandbox.process import SandboxProcess
-
-REPO = Path(__file__).resolve().parents[2]
-MELTANO = str(Path(sys.executable).with_name("meltano"))
-BREVO_LISTS = [f"List {i}" for i in range(1, 10)] + ["Active users", "Power users", "Churning users"]
-SEED_START = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
@@ -32,58 +22,10 @@ def installed_plugins() -> None:
     subprocess.run([MELTANO, "install"], cwd=REPO, check=True, capture_output=True)
 
 
-@dataclass
-class Pipeline:
-    sandbox: SandboxProcess
-    workdir: Path
-    env: dict[str, str]
-
-    def run(self, *args: str, check: bool = True, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [MELTANO, *args], cwd=REPO, env={**self.env, **env}, capture_output=True, text=True, timeout=timeout
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"meltano {' '.join(args)} exited {result.returncode}:\n{result.stderr[-6000:]}")
-        return result
-
-    def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [MELTANO, *args], cwd=REPO, env={**self.env, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, start_new_session=True,
-        )
-
-    # -- what the sandbox holds --------------------------------------------------------------------
-    def brevo(self, path: str, **params: Any) -> Any:
-        return self.sandbox.admin("GET", f"brevo/{path}", **params)
-
-    def all_pages(self, path: str, key: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        while True:
-            page = self.brevo(path, limit=1000, offset=len(found))[key]
-            found.extend(page)
-            if len(page) < 1000:
-                return found
-
-    def list_members(self, list_id: int) -> set[str]:
-        return {m.get("ext_id") or m.get("email") for m in self.brevo(f"lists/{list_id}/members")["members"]}
-
-    def seed_app(self, **params: Any) -> dict[str, Any]:
-        """The simulated app sends events through the ingestion API, then Amplitude's latency passes."""
-        result = self.sandbox.seed("amplitude", **params)
-        self.advance_past(datetime.fromisoformat(result["end"]))
-        return result
-
-    def advance_past(self, moment: datetime) -> None:
-        hour = moment.replace(minute=0, second=0, microsecond=0)
-        self.sandbox.admin("PUT", "clock", json={"now": (hour + timedelta(hours=4, minutes=1)).isoformat()})
-
-    def amplitude_events(self) -> list[dict[str, Any]]:
-        return self.sandbox.admin("GET", "amplitude/events", limit=1_000_000).get("events", [])
-
-
 @pytest.fixture
 def pipeline(sandbox: SandboxProcess, tmp_path: Path, installed_plugins: None) -> Pipeline:
     sandbox.configure("brevo", import_delay_seconds=0.05)
+    sandbox.configure("amplitude", cohort_request_seconds=0)
     sandbox.seed("brevo", lists=BREVO_LISTS)
     env = {
         **os.environ,
@@ -94,33 +36,12 @@ def pipeline(sandbox: SandboxProcess, tmp_path: Path, installed_plugins: None) -
         "TAP_AMPLITUDE_API_KEY": sandbox.amplitude["api_key"],
         "TAP_AMPLITUDE_SECRET_KEY": sandbox.amplitude["secret_key"],
         "TAP_AMPLITUDE_START_DATE": SEED_START.isoformat(),
-        "TAP_AMPLITUDE_COHORT_POLL_INTERVAL": "0.1",
-        "TAP_AMPLITUDE_RETRY_BACKOFF_SECONDS": "0.05",
         "TARGET_BREVO_API_URL": sandbox.brevo["api"],
         "TARGET_BREVO_API_KEY": sandbox.brevo["api_key"],
         "TARGET_BREVO_LEDGER_PATH": str(tmp_path / "ledger.sqlite3"),
         "TARGET_BREVO_REJECTS_FILE": str(tmp_path / "rejects.jsonl"),
         "TARGET_BREVO_SUMMARY_FILE": str(tmp_path / "summary.json"),
-        "TARGET_BREVO_PROCESS_POLL_INITIAL_SECONDS": "0.05",
-        "TARGET_BREVO_BACKOFF_BASE_SECONDS": "0.05",
     }
     return Pipeline(sandbox, tmp_path, env)
 
 
-def stop_group(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-    """Stop `meltano run` and its plugins the way an orchestrator or Ctrl-C would."""
-    os.killpg(proc.pid, sig)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def wait_for(predicate, timeout: float = 60, every: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False

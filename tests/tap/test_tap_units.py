@@ -16,7 +16,8 @@ import requests
 from tap.support import STRICT_WARNINGS
 from tap_amplitude.client import AmplitudeClient, AmplitudeError, check_url_scheme
 from tap_amplitude.cohorts import member_value, select_cohorts
-from tap_amplitude.derive import Conformer, UserAggregator, revenue_record
+from tap_amplitude.derive import EVENT_FIELDS, Conformer, UserAggregator, revenue_record
+from tap_amplitude.events import EventDecoder, event_record
 from tap_amplitude.export import CorruptExport, ExportArchive
 from tap_amplitude.hours import Window, export_param, floor_hour, newest_exportable_hour, plan_windows, to_rfc3339
 
@@ -121,7 +122,8 @@ def test_archive_reads_hours_in_time_order_and_partitions_in_order():
         hours = archive.hours()
         assert [h for h, _ in hours] == [hour(0), hour(2), hour(10)]
         assert [name.rsplit("_", 1)[1] for name in hours[1][1]] == ["2#0.json.gz", "2#1.json.gz"]
-        uuids = [e["uuid"][-1] for h, names in hours for name in names for e in archive.events(h, name)]
+        decode = EventDecoder().decode
+        uuids = [e.uuid[-1] for h, names in hours for name in names for e in archive.events(h, name, decode)]
         assert uuids == ["4", "2", "3", "1"]
 
 
@@ -131,7 +133,44 @@ def test_corrupt_gzip_member_fails_loudly_naming_the_hour():
         archive.verify()  # the zip itself is sound: the damage is inside the gzip member
         (h, names), = archive.hours()
         with pytest.raises(CorruptExport, match=r"hour 2024-03-02T03:00Z is corrupt: member 374182/374182_2024-03-02_3#0"):
-            list(archive.events(h, names[0]))
+            list(archive.events(h, names[0], EventDecoder().decode))
+
+
+def zip_of_members(members: dict[str, bytes]) -> io.BufferedRandom:
+    spool = tempfile.TemporaryFile()
+    with zipfile.ZipFile(spool, "w") as archive:
+        for name, body in members.items():
+            archive.writestr(name, body)
+    spool.seek(0)
+    return spool
+
+
+def read_member(body: bytes, name: str = "374182/374182_2024-03-02_3#0.json.gz") -> list:
+    with ExportArchive(zip_of_members({name: body}), Window(hour(0), hour(5))) as archive:
+        return list(archive.events(hour(3), name, EventDecoder().decode))
+
+
+def ndjson(events: list[dict]) -> bytes:
+    return b"".join(msgspec.json.encode(e) + b"\n" for e in events)
+
+
+def test_archive_reads_concatenated_gzip_members_padding_blank_lines_and_long_members():
+    many = [event(n, 3, event_properties={"blob": "x" * 3000}) for n in range(3000)]  # > one inflate piece
+    body = gzip.compress(ndjson(many[:1000]) + b"\n  \n") + gzip.compress(ndjson(many[1000:])) + b"\0" * 16
+    assert [e.uuid for e in read_member(body)] == [e["uuid"] for e in many]
+    assert [e.uuid for e in read_member(ndjson(many[:3]), name="374182/374182_2024-03-02_3#0.json")] == [
+        e["uuid"] for e in many[:3]]  # a member that is not gzipped
+    assert read_member(b"") == []
+
+
+def test_truncated_gzip_member_and_non_object_lines_fail_naming_the_hour():
+    body = gzip.compress(ndjson([event(n, 3) for n in range(50)]))
+    with pytest.raises(CorruptExport, match=r"hour 2024-03-02T03:00Z is corrupt: .* does not decompress .*EOFError"):
+        read_member(body[:-20])
+    with pytest.raises(CorruptExport, match=r"line 2 is not a JSON object"):
+        read_member(gzip.compress(ndjson([event(1, 3)]) + b"[1, 2]\n"))
+    with pytest.raises(CorruptExport, match=r"line 1 is not a JSON object"):
+        read_member(gzip.compress(b'{"uuid": "cut off\n'))
 
 
 # -- derivations ---------------------------------------------------------------------------------------
@@ -149,25 +188,54 @@ def test_conformer_types_every_field_cheaply():
     assert conformer.fixed == {"event_id": 1, "paying": 1, "app": 1}
 
 
+def decoded(raw: dict):
+    return EventDecoder().decode(msgspec.json.encode(raw))
+
+
+def test_decoder_fast_path_builds_the_same_record_as_the_conformer():
+    raw = event(5, 4, event_properties={"page": "/", "n": [1, {"a": None}]}, user_properties={"plan": "pro"},
+                location_lat=48, paying=True, amplitude_attribution_ids=["a"], unknown_field=1, **{"$insert_id": "i-5"})
+    decoder = EventDecoder()
+    fast = decoder.decode(msgspec.json.encode(raw))
+    assert decoder.conformed == 0
+    assert event_record(fast) == Conformer().event(raw)
+    assert list(event_record(fast)) == list(EVENT_FIELDS)  # every field, in schema order, null when absent
+    assert fast.location_lat == 48.0 and type(fast.location_lat) is float and fast.insert_id == "i-5"
+    assert fast.event_time == "2024-03-02T04:09:05.123000+00:00"
+
+
+@pytest.mark.parametrize("odd", [{"event_id": "12"}, {"app": 374182.0}, {"paying": "true"}, {"city": 7},
+                                 {"user_properties": "not an object"}, {"event_time": "2024-03-02 04:09:05"},
+                                 {"server_upload_time": "yesterday"}, {"location_lat": True}])
+def test_decoder_sends_lines_that_do_not_fit_through_the_conformer(odd):
+    raw = event(5, 4, **odd)
+    decoder = EventDecoder()
+    record = event_record(decoder.decode(msgspec.json.encode(raw)))
+    assert decoder.conformed == 1
+    assert record == Conformer().event(raw)
+    field = next(iter(odd))
+    assert decoder.conformer.fixed.get(field, 0) + decoder.conformer.dropped.get(field, 0) == (
+        0 if field == "event_time" else 1)  # a second-precision timestamp is valid, only slower
+
+
 def test_revenue_from_revenue_or_price_times_quantity():
-    conformer = Conformer()
-    plain = conformer.event(event(1, 1))
+    plain = decoded(event(1, 1))
     assert revenue_record(plain) is None
-    priced = conformer.event(event(2, 1, event_properties={"$price": 2.5, "$quantity": 3, "$productId": "sku",
-                                                           "$currency": "eur", "$revenueType": "income"}))
+    priced = decoded(event(2, 1, event_properties={"$price": 2.5, "$quantity": 3, "$productId": "sku",
+                                                   "$currency": "eur", "$revenueType": "income"}))
     line = revenue_record(priced)
     assert (line["revenue"], line["price"], line["quantity"], line["currency"]) == (7.5, 2.5, 3, "EUR")
-    refund = conformer.event(event(3, 1, event_properties={"$revenue": -4, "$revenueType": "refund"}))
+    assert line["event_time"] == "2024-03-02T01:09:02.123000+00:00" and line["uuid"] == priced.uuid
+    refund = decoded(event(3, 1, event_properties={"$revenue": -4, "$revenueType": "refund"}))
     assert revenue_record(refund)["revenue"] == -4 and revenue_record(refund)["quantity"] == 1
 
 
 def test_users_keep_the_latest_properties_and_count_sessions():
-    conformer = Conformer()
     users = UserAggregator(hour(0), hour(2))
     late = event(3, 1, user_properties={"plan": "pro"}, country="France", platform="iOS")
     early = event(0, 0, user_properties={"plan": "free"}, country="Spain", city="Madrid")
     for raw in (late, early, event(6, 0, session_id=-1)):  # out of order on purpose
-        users.add(conformer.event(raw))
+        users.add(decoded(raw))
     (user,) = [u for u in users.records() if u["amplitude_id"] == 1000]
     assert user["user_properties"] == {"plan": "pro"} and user["country"] == "France"
     assert user["city"] == "Madrid"  # older, but the newer event had none
@@ -222,3 +290,38 @@ def test_member_values_decode_json_cells():
     assert member_value('["a","b"]') == ["a", "b"]
     assert member_value("plain") == "plain"
     assert member_value("[not json") == "[not json"
+
+
+# -- output ------------------------------------------------------------------------------------------------
+
+
+def test_direct_record_lines_match_the_sdk_writer_and_keep_message_order(monkeypatch):
+    from datetime import timedelta
+
+    from singer_sdk.contrib.msgspec import MsgSpecWriter
+    from singer_sdk.singerlib import RecordMessage, StateMessage
+
+    from tap_amplitude.output import SingerOutput
+
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    monkeypatch.setattr("sys.stdout", stdout)
+    output = SingerOutput()
+    record = decoded(event(1, 2, user_properties={"plan": "pro"}))
+    output.write_record("events", record)
+    output.write_record("revenue", {"uuid": "u", "revenue": 1.5}, version=7)
+    output.write_message(StateMessage(value={"bookmarks": {}}))
+    output.write_record("events", record)
+    output.flush()
+    stdout.seek(0)
+    lines = [msgspec.json.decode(line) for line in stdout.read().splitlines()]
+    assert [(m["type"], m.get("stream")) for m in lines] == [("RECORD", "events"), ("RECORD", "revenue"),
+                                                           ("STATE", None), ("RECORD", "events")]
+    assert lines[1]["version"] == 7 and lines[1]["record"] == {"uuid": "u", "revenue": 1.5}
+    extracted = datetime.fromisoformat(lines[0]["time_extracted"])
+    assert abs(datetime.now(UTC) - extracted) < timedelta(minutes=1)
+
+    sdk_stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    monkeypatch.setattr("sys.stdout", sdk_stdout)
+    MsgSpecWriter().write_message(RecordMessage(stream="events", record=event_record(record), time_extracted=extracted))
+    sdk_stdout.seek(0)
+    assert lines[0] == msgspec.json.decode(sdk_stdout.read())

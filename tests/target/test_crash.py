@@ -39,9 +39,11 @@ def run_cli(config_path, input_path):
     )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_kill_midway_then_rerun_delivers_each_event_once(brevo, config, tmp_path, sig):
-    cfg = config(event_mapping={"Purchase": "order_completed"}, events_batch_max_events=BATCH)
+@pytest.mark.parametrize(("sig", "flush_interval"), [(signal.SIGTERM, 0), (signal.SIGKILL, 0), (signal.SIGTERM, 300)])
+def test_kill_midway_then_rerun_delivers_each_event_once(brevo, config, tmp_path, sig, flush_interval):
+    # flush_interval 0: a STATE is emitted at every STATE received, so the kill lands between emitted STATEs
+    cfg = config(event_mapping={"Purchase": "order_completed"}, events_batch_max_events=BATCH,
+                 flush_interval_seconds=flush_interval)
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(cfg))
     input_path = tmp_path / "input.jsonl"
@@ -63,6 +65,10 @@ def test_kill_midway_then_rerun_delivers_each_event_once(brevo, config, tmp_path
     emitted = [json.loads(line) for line in out.splitlines() if line.strip()]
     for value in emitted:  # each STATE covers only events Brevo had already accepted
         assert set(range(1, value["events"] + 1)) <= set(first)
+    if flush_interval == 0:
+        assert emitted, "no STATE before the kill: nothing tested about STATE coverage"
+    else:
+        assert not emitted  # batches were sent as they filled, but no STATE was due yet
     if sig == signal.SIGTERM:
         assert len(first) == len(set(first))
 

@@ -68,12 +68,12 @@ def rejects(path):
 def test_amplitude_streams_end_to_end(brevo, config, tmp_path):
     cfg = config(property_mapping=MAPPING, default_region="FR", attribute_types={"LTV": "float", "VIP": "boolean"},
                  event_mapping={"Purchase": "order_completed", "Add to Cart": "cart_updated"},
-                 lists={"c1": {"list_name": "Power users"}})
+                 lists={"c1": {"list_name": "Power users"}}, flush_interval_seconds=0)
     messages = [
         USERS_SCHEMA,
         user(1, first_name="Ann", phone="06 12 34 56 78", plan="pro", ltv=12.5, vip="yes"),
         user(2, first_name="Bob", email="not-an-email"),
-        user(3, first_name="Cy", phone="12"),  # the bad phone is dropped, the contact kept
+        user(3, first_name="Cy", phone="12"),  # the bad phone is reported, the contact sent without it
         state({"bookmarks": {"users": 1}}),
         EVENTS_SCHEMA,
         event(1, "Purchase", price=9.99, **{"item name": "book"}),
@@ -128,19 +128,25 @@ def test_amplitude_streams_end_to_end(brevo, config, tmp_path):
     assert list_members(brevo, power) == ["user1@example.com", "user9@example.com"]
 
     got = rejects(cfg["rejects_file"])
-    assert [(r["stream"], r["key"]) for r in got] == [("users", 2)]
+    assert [(r["stream"], r["key"]) for r in got] == [("users", 2), ("users", 3)]
     assert "invalid email" in got[0]["reason"]
+    assert got[1]["reason"] == ("invalid phone number for SMS: '12' is not a valid E.164 number (default_region FR); "
+                                "contact sent without SMS")
+    assert got[1]["outcome"] == "attribute_rejected:SMS" and got[1]["attribute"] == "SMS"
+    assert got[1]["record"]["user_properties"]["phone"] == "12"
     assert stat.S_IMODE(os.stat(cfg["rejects_file"]).st_mode) == 0o600
 
     summary = result.summary
     assert summary["objects"]["contacts"]["upserted"] == 2
-    assert summary["objects"]["contacts"]["attribute_dropped:SMS"] == 1
+    assert summary["objects"]["contacts"]["rejected"] == 1
+    assert summary["objects"]["contacts"]["attribute_rejected:SMS"] == 1
     assert summary["objects"]["events"] == {"sent": 2, "skipped_unmapped": 1}
     assert summary["objects"]["orders"]["sent"] == 1
     assert summary["objects"]["skipped_streams"] == {"annotations": 2}
     assert summary["lists"][str(power)]["mirror"] == "applied"
     assert summary["api_calls"]["POST /events/batch"] == 1
-    assert summary["rejects"]["total"] == 1
+    assert summary["rejects"]["total"] == 2
+    assert summary["rejects"]["by_reason"] == {"invalid email": 1, "invalid phone number for SMS": 1}
     assert result.logs.count("Stream 'annotations' is not routed") == 1
 
 
@@ -169,12 +175,32 @@ def test_customers_stream_from_another_tap_routes_to_contacts(brevo, config):
     assert result.summary["objects"]["contacts"]["upserted"] == 2
 
 
-def test_import_chunks_by_rows_and_polls_process(brevo, config):
-    cfg = config(import_max_rows=2)
+def test_imports_chunk_by_rows_and_are_polled_together(brevo, config):
+    brevo.configure("brevo", import_delay_seconds=0.2)
+    cfg = config(import_max_rows=2, process_poll_initial_seconds=0.6)
     result = run_target(cfg, [USERS_SCHEMA, *(user(n) for n in range(1, 6))])
-    assert result.summary["api_calls"]["POST /contacts/import"] == 3
-    assert result.summary["api_calls"]["GET /processes/{processId}"] >= 3
+    calls = result.summary["api_calls"]
+    assert calls["POST /contacts/import"] == 3
+    # the three imports are sent as they fill, then one page of GET /processes sees all of them completed
+    assert calls["GET /processes"] == 1
+    assert "GET /processes/{processId}" not in calls
     assert admin(brevo, "stats")["contacts"] == 5
+
+
+def test_import_polls_grow_until_the_import_completes(brevo, config):
+    brevo.configure("brevo", import_delay_seconds=0.5)
+    cfg = config(process_poll_initial_seconds=0.1, process_poll_max_seconds=0.2)
+    result = run_target(cfg, [USERS_SCHEMA, user(1), user(2)])
+    assert 2 <= result.summary["api_calls"]["GET /processes"] <= 6  # after 0.1, 0.1, 0.2, 0.2 s... 0.5 s in all
+    assert admin(brevo, "stats")["contacts"] == 2
+
+
+def test_import_status_falls_back_to_the_process_itself(brevo, config):
+    brevo.fault(action="status", service="brevo", method="GET", path="/v3/processes", status=400, count=100,
+                body={"code": "bad_request", "message": "listing unavailable"})
+    result = run_target(config(), [USERS_SCHEMA, user(1)])
+    assert result.summary["api_calls"]["GET /processes/{processId}"] >= 1
+    assert result.summary["objects"]["contacts"]["upserted"] == 1
 
 
 def test_members_arriving_before_users_still_land_in_list(brevo, config):
@@ -187,15 +213,39 @@ def test_members_arriving_before_users_still_land_in_list(brevo, config):
     assert contact(brevo, "user2@example.com")["attributes"]["FIRSTNAME"] == "Bob"
 
 
-def test_users_then_members_in_one_batch_adds_existing_contacts(brevo, config):
+def test_users_then_members_in_one_flush_share_one_import_wait(brevo, config):
     cfg = config(cohort_sync_mode="append")
     messages = [USERS_SCHEMA, user(1), user(2), MEMBERS_SCHEMA, *members("c8", "Buyers", [1, 2])]
     result = run_target(cfg, messages)
     buyers = list_id_named(brevo, "Buyers")
     assert list_members(brevo, buyers) == ["user1@example.com", "user2@example.com"]
-    # contacts were imported first, so the cheap add call did it without a second import
-    assert result.summary["lists"][str(buyers)]["added"] == 2
-    assert "added_by_import" not in result.summary["lists"][str(buyers)]
+    # the contacts were still being imported: the members go in by import too, and one poll covers both
+    assert result.summary["lists"][str(buyers)]["added_by_import"] == 2
+    assert result.summary["api_calls"]["GET /processes"] == 1
+    assert "POST /contacts/lists/{listId}/contacts/add" not in result.summary["api_calls"]
+
+
+def test_few_members_of_known_contacts_are_added_without_an_import(brevo, config):
+    run_target(config(), [USERS_SCHEMA, user(1), user(2), user(3)])
+    result = run_target(config(cohort_sync_mode="append"), [MEMBERS_SCHEMA, *members("c8", "Buyers", [1, 2, 4])])
+    buyers = list_id_named(brevo, "Buyers")
+    assert list_members(brevo, buyers) == ["user1@example.com", "user2@example.com", "user4@example.com"]
+    summary = result.summary["lists"][str(buyers)]
+    assert summary["added"] == 2  # by contacts/add, no process to poll
+    assert summary["added_by_import"] == 1  # user4 was not in Brevo: imported into the list
+    assert result.summary["api_calls"]["POST /contacts/lists/{listId}/contacts/add"] == 1
+
+
+def test_many_members_are_added_by_import(brevo, config):
+    run_target(config(), [USERS_SCHEMA, *(user(n) for n in range(1, 8))])
+    result = run_target(config(cohort_sync_mode="append", list_import_threshold=5),
+                        [MEMBERS_SCHEMA, *members("c8", "Buyers", list(range(1, 8)))])
+    buyers = list_id_named(brevo, "Buyers")
+    assert len(list_members(brevo, buyers)) == 7
+    assert result.summary["lists"][str(buyers)]["added_by_import"] == 7
+    assert result.summary["api_calls"]["POST /contacts/import"] == 1
+    assert "POST /contacts/lists/{listId}/contacts/add" not in result.summary["api_calls"]
+    assert contact(brevo, "user3@example.com")["attributes"]["EXT_ID"] == "u3"
 
 
 def seed_list(brevo, config, name, users):
@@ -343,7 +393,7 @@ def test_5xx_and_timeouts_are_retried_with_backoff(brevo, config):
 
 
 def test_exhausted_retries_fail_the_run_without_state(brevo, config):
-    cfg = config(event_mapping={"Purchase": "order_completed"}, max_retries=1)
+    cfg = config(event_mapping={"Purchase": "order_completed"}, max_retries=1, flush_interval_seconds=0)
     brevo.fault(action="status", service="brevo", method="POST", path="/v3/events/batch", status=500, count=10)
     result = run_target(cfg, [EVENTS_SCHEMA, state({"n": 0}), event(1), state({"n": 1})], expect_error=BrevoError)
     assert result.states == [{"n": 0}]  # the STATE after the undelivered event is never emitted
@@ -380,7 +430,7 @@ def test_ledger_prevents_resending_events_on_rerun(brevo, config):
     assert first.summary["objects"]["events"]["duplicates_in_input"] == 1
     second = run_target(cfg, messages)
     assert second.summary["objects"]["events"].get("sent", 0) == 0
-    assert second.summary["objects"]["events"]["skipped_already_delivered"] == 5
+    assert second.summary["objects"]["events"]["skipped_already_delivered"] == 6  # every copy in the input
     assert admin(brevo, "stats")["events"] == 5
 
 
@@ -421,3 +471,40 @@ def test_about_and_cli_output_hide_the_key(brevo, config, tmp_path):
     assert run.stdout.strip() == '{"n": 1}'
     assert "target-brevo run summary" in run.stderr
     assert key not in run.stdout + run.stderr
+
+
+def test_batches_fill_across_states_and_only_a_due_state_is_emitted(brevo, config):
+    cfg = config(event_mapping={"Purchase": "order_completed"})  # default flush interval: minutes
+    messages = [USERS_SCHEMA, EVENTS_SCHEMA, REVENUE_SCHEMA]
+    for hour in range(3):  # a tap that sends a STATE per exported hour
+        messages += [user(100 + hour)]
+        messages += [event(hour * 50 + n) for n in range(1, 51)]
+        messages += [record("revenue", {"uuid": f"o{hour}", "event_time": "2026-01-02T03:04:05Z", "user_id": "u1",
+                                        "revenue": 5})]
+        messages.append(state({"hour": hour}))
+    result = run_target(cfg, messages)
+    calls = result.summary["api_calls"]
+    assert calls["POST /events/batch"] == 1  # 150 events: one batch, not one per STATE
+    assert calls["POST /contacts/import"] == 1
+    assert calls["POST /orders/status/batch"] == 1
+    assert result.states == [{"hour": 2}]  # emitted once, after everything before it was accepted
+    assert admin(brevo, "stats")["events"] == 150
+
+
+def test_full_batches_go_out_between_states_and_a_state_is_emitted_when_the_interval_passed(brevo, config):
+    cfg = config(event_mapping={"Purchase": "order_completed"}, events_batch_max_events=5,
+                 flush_interval_seconds=0.3)
+    brevo.fault(action="latency", service="brevo", method="POST", path="/v3/events/batch", latency_ms=200, count=10)
+    messages = [EVENTS_SCHEMA, *(event(n) for n in range(1, 11)),  # two full batches, 0.4 s
+                state({"n": 10}),  # the interval has passed: flush and emit
+                *(event(n) for n in range(11, 14)),
+                state({"n": 13})]  # too soon: held until the end of the input
+    result = run_target(cfg, messages)
+    assert result.states == [{"n": 10}, {"n": 13}]
+    assert result.summary["api_calls"]["POST /events/batch"] == 3
+    assert admin(brevo, "stats")["events"] == 13
+
+
+def test_flush_interval_must_not_be_negative(config):
+    with pytest.raises(ConfigValidationError):
+        run_target(config(flush_interval_seconds=-1), [EVENTS_SCHEMA])

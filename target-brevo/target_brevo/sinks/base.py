@@ -1,4 +1,10 @@
-"""Shared sink behaviour: prepare each record on arrival (rejecting bad ones), deliver per batch."""
+"""Shared sink behaviour: prepare each record on arrival (rejecting bad ones), send requests as they fill.
+
+A sink holds at most one request's worth of prepared items per endpoint (bounded by the endpoint's
+row and byte limits) and sends it the moment it is full; `flush()` sends what is left. The target
+calls `flush()` (through the SDK's drain) only when a STATE is due to be emitted and at the end of
+the input, so batches are not cut short at every STATE the tap sends.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +20,16 @@ if TYPE_CHECKING:
 
 
 class BrevoSink(BatchSink):
-    """`prepare` maps one record (or raises InvalidValue -> rejects file); `deliver` sends a batch.
+    """`prepare` maps one record (or raises InvalidValue -> rejects file); `buffer` holds it until its
+    request is full; `flush` sends everything held.
 
-    `deliver` must be idempotent: the SDK may hand the same records again after an interrupted drain.
+    Sending must be idempotent: after a crash the same records come again (the ledger drops events
+    already accepted; contacts, orders and list membership are upserts).
     """
 
     kind: ClassVar[str] = ""
-    #: Drain order: lower first. Contacts go before anything that needs them to exist.
+    #: Flush order: lower first. Contacts go before anything that needs them to exist.
     priority: ClassVar[int] = 50
-    MAX_SIZE_DEFAULT = 10000
 
     def __init__(self, target: Any, stream_name: str, schema: dict, key_properties: Any) -> None:
         self._target = target
@@ -32,6 +39,16 @@ class BrevoSink(BatchSink):
     def runtime(self) -> Runtime:
         return self._target.runtime
 
+    # The SDK drains a sink when it is "full" and skips draining an empty one: here a sink sends its
+    # own full requests, so it is never full for the SDK, and its size is what is still unsent.
+    @property
+    def is_full(self) -> bool:
+        return False
+
+    @property
+    def current_size(self) -> int:
+        return self.pending()
+
     def process_record(self, record: dict, context: dict) -> None:
         try:
             item = self.prepare(record)
@@ -39,13 +56,10 @@ class BrevoSink(BatchSink):
             self.reject(record, str(exc))
             return
         if item is not None:
-            context.setdefault("records", []).append(item)
+            self.buffer(item)
 
     def process_batch(self, context: dict) -> None:
-        self._target.drain_before(self)
-        items = context.get("records") or []
-        if items:
-            self.deliver(items)
+        self.flush()
 
     def record_key(self, record: dict[str, Any]) -> Any:
         if self.key_properties:
@@ -76,5 +90,14 @@ class BrevoSink(BatchSink):
     def prepare(self, record: dict[str, Any]) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def deliver(self, items: list[Any]) -> None:  # pragma: no cover - abstract
+    def buffer(self, item: Any) -> None:  # pragma: no cover - abstract
+        """Hold a prepared item; send the request it completes."""
+        raise NotImplementedError
+
+    def pending(self) -> int:  # pragma: no cover - abstract
+        """Items held and not sent yet (0: nothing to flush)."""
+        raise NotImplementedError
+
+    def flush(self) -> None:  # pragma: no cover - abstract
+        """Send everything held."""
         raise NotImplementedError

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from target_brevo.imports import import_contacts
+import orjson
+
+from target_brevo.chunking import KeyedBatch
+from target_brevo.imports import ENVELOPE_BYTES
 from target_brevo.mapping import PHONE_ATTRIBUTES, InvalidValue, coerce_attribute, get_path
 from target_brevo.sinks.base import BrevoSink
 
@@ -18,23 +21,28 @@ class ContactsSink(BrevoSink):
 
     def setup(self) -> None:
         super().setup()
+        settings = self.runtime.settings
         self._types: dict[str, str] | None = None
         self._attribute_mapping = {
             source: target.upper()
-            for source, target in self.runtime.settings.property_mapping.items()
+            for source, target in settings.property_mapping.items()
             if target.lower() not in ("email", "ext_id")
         }
+        # encoded import rows by contact identity: a full import body is sent at once
+        self._batch: KeyedBatch[bytes] = KeyedBatch(max_rows=settings.import_max_rows,
+                                                    max_bytes=settings.import_max_bytes, envelope_bytes=ENVELOPE_BYTES)
 
     def attribute_types(self) -> dict[str, str]:
         if self._types is None:
             self._types = self.runtime.attributes.ensure(self._attribute_mapping, self.schema)
         return self._types
 
-    def prepare(self, record: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         settings = self.runtime.settings
         email, ext_id = self.identity(record)
         types = self.attribute_types()
         attributes: dict[str, Any] = {}
+        refused: list[tuple[str, str]] = []
         for source, name in self._attribute_mapping.items():
             value = get_path(record, source)
             if value is None or value == "":
@@ -42,27 +50,68 @@ class ContactsSink(BrevoSink):
             try:
                 attributes[name] = coerce_attribute(name, value, types.get(name, "text"), settings.default_region)
             except InvalidValue as exc:
-                self.runtime.report.count(self.kind, f"attribute_dropped:{name}")
-                LOGGER.debug("Dropping %s of %s: %s", name, self.stream_name, exc)
+                refused.append((name, _why(name, value, exc, settings.default_region)))
         if ext_id:
             attributes["EXT_ID"] = ext_id
         if not email and not ext_id and not any(name in attributes for name in PHONE_ATTRIBUTES):
-            raise InvalidValue("no identifier: the record has no valid email, ext_id or phone")
+            detail = "".join(f"; {why}" for _, why in refused)
+            raise InvalidValue(f"no identifier: the record has no valid email, ext_id or phone{detail}")
+        # The contact is still worth sending without the value Brevo cannot take: report the value.
+        for name, why in refused:
+            self.runtime.report.reject(self.kind, self.stream_name, self.record_key(record),
+                                       f"{why}; contact sent without {name}", record,
+                                       outcome=f"attribute_rejected:{name}", attribute=name)
         row: dict[str, Any] = {"attributes": attributes}
         if email:
             row["email"] = email
-        return row
+        return _identity_key(row), row
 
-    def deliver(self, items: list[dict[str, Any]]) -> None:
-        rows = _merge(items)
+    def buffer(self, item: tuple[str, dict[str, Any]]) -> None:
+        key, row = item
+        batch = self._batch
+        if key in batch:
+            # one row per contact: Brevo counts repeats within an import as duplicates; later values win
+            self.runtime.report.count(self.kind, "merged_duplicates")
+            earlier = orjson.loads(batch.items[key])
+            earlier["attributes"].update(row["attributes"])
+            row = {**earlier, **{k: v for k, v in row.items() if k != "attributes"}}
+        encoded = orjson.dumps(row)
+        size = len(encoded) + 1
+        if batch.never_fits(size):
+            self.runtime.report.reject(self.kind, self.stream_name, key, f"contact row is {size} bytes, over import_max_bytes",
+                                       row)
+            return
+        if not batch.has_room(key, size):
+            self._send_batch()
+        batch.put(key, encoded, size)
+        if batch.full:
+            self._send_batch()
+
+    def pending(self) -> int:
+        return len(self._batch)
+
+    def flush(self) -> None:
+        """Send the last partial import; the target waits for every import before emitting a STATE."""
+        if len(self._batch):
+            self._send_batch()
+
+    def _send_batch(self) -> None:
+        rows = self._batch.take()
         report = self.runtime.report
-        report.count(self.kind, "merged_duplicates", len(items) - len(rows))
         if self.runtime.settings.dry_run:
             report.count(self.kind, "would_upsert", len(rows))
             return
         list_id = self.runtime.lists.contacts_list_id()
-        accepted = import_contacts(self.runtime, rows, [list_id], obj=self.kind, stream=self.stream_name)
+        accepted = self.runtime.imports.send(rows, [list_id], obj=self.kind, stream=self.stream_name)
         report.count(self.kind, "upserted", accepted)
+
+
+def _why(name: str, value: Any, exc: InvalidValue, region: str | None) -> str:
+    shown = str(value)[:60]
+    if name in PHONE_ATTRIBUTES:
+        return (f"invalid phone number for {name}: {shown!r} is not a valid E.164 number "
+                f"(default_region {region or 'not set'})")
+    return f"invalid value for {name}: {exc}"
 
 
 def _identity_key(row: dict[str, Any]) -> str:
@@ -72,15 +121,3 @@ def _identity_key(row: dict[str, Any]) -> str:
     if attributes.get("EXT_ID"):
         return "x:" + str(attributes["EXT_ID"])
     return "p:" + str(next(attributes[name] for name in PHONE_ATTRIBUTES if name in attributes))
-
-
-def _merge(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per contact: Brevo counts repeats within an import as duplicates, so later records win."""
-    merged: dict[str, dict[str, Any]] = {}
-    for row in items:
-        key = _identity_key(row)
-        if key in merged:
-            merged[key]["attributes"].update(row["attributes"])
-        else:
-            merged[key] = {**row, "attributes": dict(row["attributes"])}
-    return list(merged.values())

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from target_brevo.chunking import chunk
+import orjson
+
+from target_brevo.chunking import KeyedBatch
 from target_brevo.jsonsafe import size_of
 from target_brevo.ledger import signals_held
 from target_brevo.mapping import (
@@ -33,6 +35,7 @@ class EventsSink(BrevoSink):
     def setup(self) -> None:
         super().setup()
         self._unmapped_warned: set[str] = set()
+        self._batch = self._new_batch()
 
     def prepare(self, record: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
         settings = self.runtime.settings
@@ -79,27 +82,45 @@ class EventsSink(BrevoSink):
             event["contact_properties"] = contact_properties
         return key, event, record
 
-    def deliver(self, items: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
-        report = self.runtime.report
-        unique: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
-        for item in items:
-            unique.setdefault(item[0], item)
-        report.count(self.kind, "duplicates_in_input", len(items) - len(unique))
-        ledger = self.runtime.ledger
-        done = ledger.delivered(LEDGER_KIND, unique)
-        report.count(self.kind, "skipped_already_delivered", len(done))
-        pending = [item for key, item in unique.items() if key not in done]
-        if self.runtime.settings.dry_run:
-            report.count(self.kind, "would_send", len(pending))
-            return
+    def _new_batch(self) -> KeyedBatch[tuple[str, dict[str, Any], dict[str, Any]]]:
         settings = self.runtime.settings
+        return KeyedBatch(max_rows=settings.events_batch_max_events, max_bytes=settings.events_batch_max_bytes,
+                          envelope_bytes=_ENVELOPE)
 
-        def too_large(item: tuple[str, dict[str, Any], dict[str, Any]], size: int) -> None:
-            self.reject(item[2], f"event is {size} bytes, over the batch byte limit", key=item[0])
+    def buffer(self, item: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+        key, event, record = item
+        report = self.runtime.report
+        batch = self._batch
+        if key in batch:
+            report.count(self.kind, "duplicates_in_input")
+            return
+        if self.runtime.ledger.is_delivered(LEDGER_KIND, key):
+            # also covers a repeat of an event sent earlier in this run
+            report.count(self.kind, "skipped_already_delivered")
+            return
+        size = len(orjson.dumps(event)) + 1
+        if batch.never_fits(size):
+            self.reject(record, f"event is {size} bytes, over the batch byte limit", key=key)
+            return
+        if not batch.has_room(key, size):
+            self._send_batch()
+        batch.put(key, item, size)
+        if batch.full:
+            self._send_batch()
 
-        for part in chunk(pending, max_rows=settings.events_batch_max_events, max_bytes=settings.events_batch_max_bytes,
-                          envelope_bytes=_ENVELOPE, encode=lambda item: _encode(item[1]), on_too_large=too_large):
-            self._send(part)
+    def pending(self) -> int:
+        return len(self._batch)
+
+    def flush(self) -> None:
+        if len(self._batch):
+            self._send_batch()
+
+    def _send_batch(self) -> None:
+        part = self._batch.take()
+        if self.runtime.settings.dry_run:
+            self.runtime.report.count(self.kind, "would_send", len(part))
+            return
+        self._send(part)
 
     def _send(self, part: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
         ledger = self.runtime.ledger
@@ -141,12 +162,6 @@ class EventsSink(BrevoSink):
         half = len(part) // 2
         self._send(part[:half])
         self._send(part[half:])
-
-
-def _encode(event: dict[str, Any]) -> bytes:
-    import orjson
-
-    return orjson.dumps(event)
 
 
 def _failed_indexes(body: Any) -> dict[int, str]:

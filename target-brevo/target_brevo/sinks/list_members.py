@@ -10,16 +10,14 @@ true), and never more than `max_removal_fraction` of the list unless large remov
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import orjson
 
 from target_brevo.chunking import fixed
-from target_brevo.imports import import_contacts
 from target_brevo.jsonsafe import json_safe
 from target_brevo.mapping import InvalidValue, content_key, get_path, to_boolean, to_identifier, to_number
-from target_brevo.membership import member_key
 from target_brevo.listsync import Cohort
 from target_brevo.sinks.base import BrevoSink
 
@@ -41,6 +39,7 @@ class ListMembersSink(BrevoSink):
         super().setup()
         self.cohorts: dict[str, Cohort] = self.runtime.list_sync.cohorts
         self._touched: set[str] = set()
+        self._pending = 0
 
     # -- per record ---------------------------------------------------------------------------
     def prepare(self, record: dict[str, Any]) -> Member | None:
@@ -87,27 +86,30 @@ class ListMembersSink(BrevoSink):
             return orjson.dumps([json_safe(record.get(k)) for k in self.key_properties]).decode()
         return content_key(record)
 
-    # -- per batch ----------------------------------------------------------------------------
-    def process_batch(self, context: dict) -> None:
-        self._target.drain_before(self)
+    # -- holding and sending ------------------------------------------------------------------
+    def buffer(self, member: Member) -> None:
+        """Remember the member on disk; list changes are sent at the next flush, for the whole cohort."""
+        cohort = self._resolve(member.cohort)
+        if cohort.list_id is None:
+            self.runtime.report.count(self.kind, "skipped_unmapped_cohort")
+            return
+        self.runtime.report.list_count(self.runtime.list_sync.label(cohort.list_id), "received")
+        if self.runtime.membership.receive(cohort.key, cohort.list_id, member.email, member.ext_id):
+            self._pending += 1
+
+    def pending(self) -> int:
+        return self._pending + len(self._touched)
+
+    def flush(self) -> None:
         touched, self._touched = self._touched, set()
         for cohort_key in sorted(touched):
             self._resolve(cohort_key)
-        items = context.get("records") or []
-        if items:
-            self.deliver(items)
+        store = self.runtime.membership
+        store.commit()
+        for cohort_key, list_id in store.pending_groups():
+            self._apply(self.cohorts[cohort_key], list_id)
+        self._pending = 0
         self.runtime.list_sync.mirror_ready_lists()
-
-    def deliver(self, items: list[Member]) -> None:
-        by_cohort: dict[str, list[Member]] = defaultdict(list)
-        for member in items:
-            by_cohort[member.cohort].append(member)
-        for cohort_key, members in by_cohort.items():
-            cohort = self._resolve(cohort_key)
-            if cohort.list_id is None:
-                self.runtime.report.count(self.kind, "skipped_unmapped_cohort", len(members))
-                continue
-            self._sync(cohort, members)
 
     def _resolve(self, cohort_key: str) -> Cohort:
         cohort = self.cohorts[cohort_key]
@@ -127,61 +129,59 @@ class ListMembersSink(BrevoSink):
             self.runtime.report.list_note(self.runtime.list_sync.label(cohort.list_id), "mode", cohort.mode)
         return cohort
 
-    def _sync(self, cohort: Cohort, members: list[Member]) -> None:
+    def _apply(self, cohort: Cohort, list_id: int) -> None:
+        """Send the list changes for the members of `cohort` received since the last flush."""
         store = self.runtime.membership
-        list_id = cohort.list_id
-        assert list_id is not None
         label = self.runtime.list_sync.label(list_id)
         if list_id not in store.loaded:
             store.load_current(list_id, self.runtime.lists.members(list_id))
             self.runtime.report.list_note(label, "members_before", store.original_size[list_id])
-        fresh: list[tuple[str | None, str | None]] = []
-        for member in members:
-            if store.receive(cohort.key, list_id, member.email, member.ext_id):
-                fresh.append((member.email, member.ext_id))
-        store.commit()
-        self.runtime.report.list_count(label, "received", len(members))
         if cohort.mode == "remove":
-            present = [m for m in fresh if store.in_list(list_id, *m)]
+            present = list(store.iter_pending(cohort.key, list_id, in_list=True))
             self.runtime.list_sync.remove(list_id, present)
+            store.apply_pending(cohort.key, list_id, added=False)
             return
-        missing = []
-        seen: set[str] = set()
-        for member in fresh:
-            key = member_key(*member)
-            if key not in seen and not store.in_list(list_id, *member):
-                seen.add(key)
-                missing.append(member)
-        self._add(list_id, label, missing)
+        count = store.count_pending(cohort.key, list_id, in_list=False)
+        if count:
+            self._add(list_id, label, count, store.iter_pending(cohort.key, list_id, in_list=False))
+        store.apply_pending(cohort.key, list_id, added=True)
 
-    def _add(self, list_id: int, label: str, members: list[tuple[str | None, str | None]]) -> None:
-        if not members:
-            return
+    def _add(self, list_id: int, label: str, count: int, members: Iterator[tuple[str | None, str | None]]) -> None:
+        """Add members to a list: many (or while contacts are being imported anyway) through one import
+        per 8 MB with the list id, which also creates contacts Brevo does not know; few through
+        contacts/add (150 per call, no process to poll), importing those Brevo does not know."""
         report = self.runtime.report
-        store = self.runtime.membership
-        if self.runtime.settings.dry_run:
-            report.list_count(label, "would_add", len(members))
-            store.mark_in_list(list_id, members)
+        runtime = self.runtime
+        if runtime.settings.dry_run:
+            report.list_count(label, "would_add", count)
             return
-        size = self.runtime.settings.list_call_max_contacts
+        if count > runtime.settings.list_import_threshold or runtime.imports.outstanding:
+            added = runtime.imports.send_rows((_import_row(*m) for m in members), [list_id], obj=self.kind,
+                                              stream=self.stream_name)
+            report.list_count(label, "added_by_import", added)
+            return
+        runtime.imports.settle()  # contacts/add needs the contacts imported before to exist
+        size = runtime.settings.list_call_max_contacts
+        pending = list(members)
         unknown: list[tuple[str | None, str | None]] = []
-        by_email = [m for m in members if m[0]]
-        by_ext = [m for m in members if not m[0]]
+        by_email = [m for m in pending if m[0]]
+        by_ext = [m for m in pending if not m[0]]
         for kind, group, pick in (("emails", by_email, 0), ("extIds", by_ext, 1)):
             for part in fixed(group, size):
                 values = [m[pick] for m in part]
-                success, failure = self.runtime.lists.change("add", list_id, kind, values)  # type: ignore[arg-type]
+                success, failure = runtime.lists.change("add", list_id, kind, values)  # type: ignore[arg-type]
                 report.list_count(label, "added", len(success))
                 failed = {str(v).lower() if pick == 0 else str(v) for v in failure}
                 unknown.extend(m for m in part if (m[pick].lower() if pick == 0 else m[pick]) in failed)  # type: ignore[union-attr]
         if unknown:
             # Not in Brevo yet: the import creates them and puts them in the list in one go.
-            rows = []
-            for email, ext_id in unknown:
-                row: dict[str, Any] = {"attributes": {"EXT_ID": ext_id} if ext_id else {}}
-                if email:
-                    row["email"] = email
-                rows.append(row)
-            created = import_contacts(self.runtime, rows, [list_id], obj=self.kind, stream=self.stream_name)
+            created = runtime.imports.send_rows((_import_row(*m) for m in unknown), [list_id], obj=self.kind,
+                                                stream=self.stream_name)
             report.list_count(label, "added_by_import", created)
-        store.mark_in_list(list_id, members)
+
+
+def _import_row(email: str | None, ext_id: str | None) -> dict[str, Any]:
+    row: dict[str, Any] = {"attributes": {"EXT_ID": ext_id} if ext_id else {}}
+    if email:
+        row["email"] = email
+    return row

@@ -22,9 +22,20 @@ class ListsSink(BrevoSink):
             self.runtime.cohort_names[cohort_id] = name
         return cohort_id or name, name  # type: ignore[return-value]
 
-    def deliver(self, items: list[tuple[str, str | None]]) -> None:
+    def setup(self) -> None:
+        super().setup()
+        self._held: dict[str, str | None] = {}
+
+    def buffer(self, item: tuple[str, str | None]) -> None:
+        self._held[item[0]] = item[1]
+
+    def pending(self) -> int:
+        return len(self._held)
+
+    def flush(self) -> None:
         settings = self.runtime.settings
-        for cohort_id, name in dict(items).items():
+        held, self._held = self._held, {}
+        for cohort_id, name in held.items():
             target = settings.lists.get(cohort_id) or (settings.lists.get(name) if name else None)
             if target is None and not settings.create_missing_lists:
                 self.runtime.report.count(self.kind, "unmapped")

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from target_brevo.chunking import chunk
+from target_brevo.chunking import KeyedBatch
 from target_brevo.client import BrevoError
 from target_brevo.mapping import InvalidValue, content_key, get_path, to_datetime_iso, to_identifier, to_number, to_text
 from target_brevo.sinks.base import BrevoSink
@@ -19,6 +19,13 @@ _ENVELOPE = len(b'{"orders":,"historical":false}')
 class OrdersSink(BrevoSink):
     kind = "orders"
     priority = 50
+
+    def setup(self) -> None:
+        super().setup()
+        settings = self.runtime.settings
+        self._batch: KeyedBatch[tuple[str, dict[str, Any], dict[str, Any]]] = KeyedBatch(
+            max_rows=settings.orders_batch_max_orders, max_bytes=settings.orders_batch_max_bytes,
+            envelope_bytes=_ENVELOPE)
 
     def prepare(self, record: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
         settings = self.runtime.settings
@@ -67,24 +74,34 @@ class OrdersSink(BrevoSink):
             order["metaInfo"] = meta
         return order_id, order, record
 
-    def deliver(self, items: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
-        latest: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
-        for item in items:
-            latest[item[0]] = item  # Brevo upserts by id: the last version wins
-        report = self.runtime.report
-        report.count(self.kind, "duplicates_in_input", len(items) - len(latest))
-        settings = self.runtime.settings
-        if settings.dry_run:
-            report.count(self.kind, "would_send", len(latest))
+    def buffer(self, item: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+        order_id, order, record = item
+        batch = self._batch
+        if order_id in batch:
+            self.runtime.report.count(self.kind, "duplicates_in_input")  # Brevo upserts by id: the last version wins
+        size = len(orjson.dumps(order)) + 1
+        if batch.never_fits(size):
+            self.reject(record, f"order is {size} bytes, over the batch byte limit", key=order_id)
             return
+        if not batch.has_room(order_id, size):
+            self._send_batch()
+        batch.put(order_id, item, size)
+        if batch.full:
+            self._send_batch()
 
-        def too_large(item: tuple[str, dict[str, Any], dict[str, Any]], size: int) -> None:
-            self.reject(item[2], f"order is {size} bytes, over the batch byte limit", key=item[0])
+    def pending(self) -> int:
+        return len(self._batch)
 
-        for part in chunk(list(latest.values()), max_rows=settings.orders_batch_max_orders,
-                          max_bytes=settings.orders_batch_max_bytes, envelope_bytes=_ENVELOPE,
-                          encode=lambda item: orjson.dumps(item[1]), on_too_large=too_large):
-            self._send(part)
+    def flush(self) -> None:
+        if len(self._batch):
+            self._send_batch()
+
+    def _send_batch(self) -> None:
+        part = self._batch.take()
+        if self.runtime.settings.dry_run:
+            self.runtime.report.count(self.kind, "would_send", len(part))
+            return
+        self._send(part)
 
     def _send(self, part: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
         report = self.runtime.report

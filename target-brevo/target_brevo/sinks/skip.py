@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from target_brevo.sinks.base import BrevoSink
 
 
@@ -14,5 +12,8 @@ class SkipSink(BrevoSink):
     def process_record(self, record: dict, context: dict) -> None:
         self.runtime.report.count("skipped_streams", self.stream_name)
 
-    def deliver(self, items: list[Any]) -> None:
+    def pending(self) -> int:
+        return 0
+
+    def flush(self) -> None:
         return

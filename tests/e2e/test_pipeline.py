@@ -1,0 +1,207 @@
+"""The pipeline as users run it: `meltano run tap-amplitude target-brevo` against the sandbox."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import signal
+import zipfile
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+import requests
+
+from e2e.support import SEED_START, Pipeline, stop_group, wait_for
+
+pytestmark = pytest.mark.e2e
+
+# meltano.yml's event_mapping (the README's example); other event types are not forwarded.
+MAPPED = {"Sign Up", "Add to Cart", "Purchase", "Subscription Started", "Feature Click"}
+LISTS = {"active_users": 10, "power_users": 11, "churning_users": 12}
+SMALL = {"users": 120, "events": 1500, "days": 1.0, "start": SEED_START.isoformat()}
+
+
+def exported_events(p: Pipeline, region: str = "us") -> list[dict]:
+    """Every event the Amplitude project holds, read through the Export API (what the tap sees)."""
+    base = p.sandbox.amplitude["api_eu" if region == "eu" else "api"]
+    end = datetime.fromisoformat(p.sandbox.admin("GET", "clock")["now"]) - timedelta(hours=4)
+    response = requests.get(
+        f"{base}/api/2/export",
+        params={"start": f"{SEED_START:%Y%m%dT%H}", "end": f"{end:%Y%m%dT%H}"},
+        auth=(p.sandbox.amplitude["api_key"], p.sandbox.amplitude["secret_key"]),
+        timeout=120,
+    )
+    if response.status_code == 404:
+        return []
+    response.raise_for_status()
+    events = []
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        for name in archive.namelist():
+            events.extend(json.loads(line) for line in gzip.decompress(archive.read(name)).splitlines())
+    return events
+
+
+def brevo_state(p: Pipeline) -> dict:
+    stats = p.brevo("stats")
+    events = p.all_pages("events", "events")
+    orders = p.all_pages("orders", "orders")
+    return {
+        "contacts": stats["contacts"],
+        "events": len(events),
+        "event_names": Counter(e["event_name"] for e in events),
+        "orders": len(orders),
+        "lists": {name: p.list_members(list_id) for name, list_id in LISTS.items()},
+    }
+
+
+def cohort_members(p: Pipeline, name: str) -> set[str]:
+    """A cohort's current members (user ids), through Amplitude's async cohort download."""
+    api, auth = p.sandbox.amplitude["api"], (p.sandbox.amplitude["api_key"], p.sandbox.amplitude["secret_key"])
+    cohort = next(c for c in requests.get(f"{api}/api/3/cohorts", auth=auth, timeout=30).json()["cohorts"] if c["name"] == name)
+    request_id = requests.get(f"{api}/api/5/cohorts/request/{cohort['id']}", params={"props": 0}, auth=auth, timeout=30).json()["request_id"]
+    assert wait_for(lambda: requests.get(f"{api}/api/5/cohorts/request-status/{request_id}", auth=auth, timeout=30).status_code == 200)
+    csv = requests.get(f"{api}/api/5/cohorts/request/{request_id}/file", auth=auth, timeout=30).text.splitlines()
+    column = csv[0].split(",").index("user_id")
+    return {line.split(",")[column] for line in csv[1:] if line}
+
+
+def change_cohort(p: Pipeline, name: str, *, add: list[str] = (), remove: list[str] = ()) -> None:
+    api, auth = p.sandbox.amplitude["api"], (p.sandbox.amplitude["api_key"], p.sandbox.amplitude["secret_key"])
+    cohort = next(c for c in requests.get(f"{api}/api/3/cohorts", auth=auth, timeout=30).json()["cohorts"] if c["name"] == name)
+    memberships = [{"ids": list(ids), "id_type": "BY_NAME", "operation": op} for ids, op in ((add, "ADD"), (remove, "REMOVE")) if ids]
+    response = requests.post(f"{api}/api/3/cohorts/membership", json={"cohort_id": cohort["id"], "memberships": memberships}, auth=auth, timeout=30)
+    assert response.status_code == 200, response.text
+
+
+def expected_from_amplitude(p: Pipeline) -> dict:
+    events = exported_events(p)
+    mapped = [e for e in events if e["event_type"] in MAPPED]
+    return {
+        "users": len({e["user_id"] for e in events if e["user_id"]}),
+        "events": len(mapped),
+        "orders": sum(1 for e in events if "$revenue" in (e.get("event_properties") or {}) or "$price" in (e.get("event_properties") or {})),
+    }
+
+
+def summary(p: Pipeline) -> dict:
+    return json.loads((p.workdir / "summary.json").read_text())
+
+
+def test_first_sync_delivers_everything_and_a_rerun_sends_nothing_twice(pipeline: Pipeline) -> None:
+    seeded = pipeline.seed_app(**SMALL)
+    pipeline.run("run", "tap-amplitude", "target-brevo")
+
+    expected = expected_from_amplitude(pipeline)
+    landed = brevo_state(pipeline)
+    assert landed["contacts"] == expected["users"] == SMALL["users"]
+    assert landed["events"] == expected["events"] > 0
+    assert set(landed["event_names"]) == {"signed_up", "cart_updated", "order_completed", "subscription_started", "feature_used"}
+    assert landed["orders"] == expected["orders"] > 0
+    for name, info in seeded["cohorts"].items():
+        assert len(landed["lists"][name]) == info["size"] == len(cohort_members(pipeline, name))
+        assert landed["lists"][name] == cohort_members(pipeline, name)
+
+    contact = pipeline.brevo("contacts/user-000001", identifierType="ext_id")
+    assert {"FIRSTNAME", "LASTNAME", "PLAN", "SIGNUP_DATE", "LAST_ACTIVE"} <= set(contact["attributes"])
+    assert contact["email"].endswith("@example.com")
+
+    calls_before = pipeline.sandbox.requests_log(service="brevo")["counts"].get("brevo", {})
+    pipeline.run("run", "tap-amplitude", "target-brevo")
+    again = brevo_state(pipeline)
+    assert (again["contacts"], again["events"], again["orders"]) == (landed["contacts"], landed["events"], landed["orders"])
+    calls_after = pipeline.sandbox.requests_log(service="brevo")["counts"]["brevo"]
+    writes = {k: v - calls_before.get(k, 0) for k, v in calls_after.items() if k.startswith("POST") and v != calls_before.get(k, 0)}
+    assert not any("events" in k or "orders" in k for k in writes), f"the re-run sent events or orders again: {writes}"
+
+
+def test_new_events_after_a_run_are_delivered_exactly_once(pipeline: Pipeline) -> None:
+    pipeline.seed_app(**SMALL)
+    pipeline.run("run", "tap-amplitude", "target-brevo")
+    # The app goes on from the server's now (server time never goes back).
+    now = pipeline.sandbox.admin("GET", "clock")["now"]
+    pipeline.seed_app(seed=42, users=SMALL["users"] + 10, returning_users=SMALL["users"], events=600, days=0.5,
+                      start=now, chapter=1)  # fmt: skip
+    pipeline.run("run", "tap-amplitude", "target-brevo")
+    pipeline.run("run", "tap-amplitude", "target-brevo")  # and once more: nothing new
+
+    expected = expected_from_amplitude(pipeline)
+    landed = brevo_state(pipeline)
+    assert landed["contacts"] == expected["users"] == SMALL["users"] + 10
+    assert landed["events"] == expected["events"]
+    assert landed["orders"] == expected["orders"]
+
+
+def test_cohort_changes_reach_lists_in_mirror_append_and_remove_modes(pipeline: Pipeline) -> None:
+    pipeline.seed_app(**SMALL)
+    pipeline.run("run", "tap-amplitude", "target-brevo")
+    power = cohort_members(pipeline, "power_users")
+    outsiders = sorted({f"user-{i:06d}" for i in range(SMALL["users"])} - power)
+    leaving = sorted(power)[:1]
+
+    # mirror (the default): the list follows the cohort, additions and removals
+    change_cohort(pipeline, "power_users", add=outsiders[:2], remove=leaving)
+    pipeline.run("run", "tap-amplitude", "target-brevo")
+    assert pipeline.list_members(11) == cohort_members(pipeline, "power_users") == (power - set(leaving)) | set(outsiders[:2])
+
+    # append: new members are added, members who left the cohort stay in the list
+    change_cohort(pipeline, "power_users", add=outsiders[2:3], remove=outsiders[:1])
+    pipeline.run("run", "tap-amplitude", "target-brevo", TARGET_BREVO_COHORT_SYNC_MODE="append")
+    assert pipeline.list_members(11) == (power - set(leaving)) | set(outsiders[:3])
+
+    # remove: the cohort's members are taken out of the list (a suppression cohort)
+    pipeline.run("run", "tap-amplitude", "target-brevo", TARGET_BREVO_COHORT_SYNC_MODE="remove")
+    assert pipeline.list_members(11) == set(outsiders[:1])
+
+
+def test_dry_run_writes_nothing_and_the_next_real_run_delivers_everything(pipeline: Pipeline) -> None:
+    pipeline.seed_app(**SMALL)
+    result = pipeline.run("run", "tap-amplitude", "target-brevo", TARGET_BREVO_DRY_RUN="true")
+    assert "dry" in (result.stdout + result.stderr).lower()
+    counts = pipeline.sandbox.requests_log(service="brevo")["counts"].get("brevo", {})
+    assert [k for k in counts if not k.startswith("GET")] == [], counts
+    assert brevo_state(pipeline)["contacts"] == 0
+    plan = summary(pipeline)
+    assert plan["dry_run"] is True
+
+    pipeline.run("run", "tap-amplitude", "target-brevo")
+    expected = expected_from_amplitude(pipeline)
+    landed = brevo_state(pipeline)
+    assert (landed["contacts"], landed["events"]) == (expected["users"], expected["events"])
+
+
+def test_eu_data_center_routing(pipeline: Pipeline) -> None:
+    """The key belongs to the EU project: the US host refuses it, the EU host serves the EU data."""
+    pipeline.sandbox.configure("amplitude", key_region="eu")
+    pipeline.seed_app(**SMALL, region="eu")
+
+    wrong = pipeline.run("run", "tap-amplitude", "target-brevo", check=False)
+    assert wrong.returncode != 0
+    assert "data center" in wrong.stderr.lower() or "data_center" in wrong.stderr.lower()
+    assert pipeline.brevo("stats")["contacts"] == 0
+
+    pipeline.run("run", "tap-amplitude", "target-brevo", TAP_AMPLITUDE_DATA_CENTER="EU",
+                 TAP_AMPLITUDE_API_URL=pipeline.sandbox.amplitude["api_eu"])  # fmt: skip
+    assert brevo_state(pipeline)["contacts"] == SMALL["users"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_run_killed_midway_loses_nothing_and_duplicates_nothing(pipeline: Pipeline, sig: signal.Signals) -> None:
+    pipeline.seed_app(users=150, events=4000, days=2.0, start=SEED_START.isoformat())
+    # Slow Brevo down so the kill lands in the middle of the deliveries.
+    pipeline.sandbox.fault(action="latency", service="brevo", path="/v3/events/batch", latency_ms=400, count=1000)
+    run = pipeline.start("run", "tap-amplitude", "target-brevo")
+    assert wait_for(lambda: pipeline.brevo("stats")["events"] >= 200, timeout=120), "no events delivered before the kill"
+    stop_group(run, sig)
+    partial = pipeline.brevo("stats")["events"]
+    pipeline.sandbox.admin("DELETE", "faults")
+
+    # After SIGKILL Meltano still records the run as running: `--force` is how an operator restarts it.
+    pipeline.run("run", *(["--force"] if sig == signal.SIGKILL else []), "tap-amplitude", "target-brevo")
+    expected = expected_from_amplitude(pipeline)
+    landed = brevo_state(pipeline)
+    assert 0 < partial < expected["events"]
+    assert landed["contacts"] == expected["users"]
+    assert landed["orders"] == expected["orders"]
+    assert landed["events"] == expected["events"], f"killed at {partial} delivered events"
