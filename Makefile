@@ -24,6 +24,19 @@ demo-reset: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Benchmarks (issue 7): figures printed and written to bench/RESULTS.md. `make bench` takes a few minutes
+# (tap: 200k events for throughput, 100k and 1M for memory; pipeline: 50k; target: --scale 0.25);
+# `make bench-large` (= `make bench BENCH_ARGS=--large`) runs the full sizes (1M, 5M, 500k, --scale 1).
+# Seeded export data sets are cached in bench/out/data (git-ignored; about 2 GB per million events).
+bench: install
+	$(PY) bench/tap_throughput.py $(BENCH_ARGS)
+	$(PY) bench/tap_memory.py $(BENCH_ARGS)
+	$(PY) bench/pipeline.py $(BENCH_ARGS)
+	$(PY) bench/target_efficiency.py $(if $(filter --large,$(BENCH_ARGS)),--scale 1)
+
+bench-large:
+	$(MAKE) bench BENCH_ARGS="--large $(filter-out --large,$(BENCH_ARGS))"
+
 # The sandbox on the fixed ports and keys of meltano.yml's dev environment, for `meltano run` by hand.
 sandbox: install
 	$(VENV)/bin/sandbox serve --ready-file .sandbox-ready.json --data-dir .demo/sandbox \

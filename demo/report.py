@@ -71,7 +71,7 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
     if rejects.exists():
         for line in rejects.read_text().splitlines():
             item = json.loads(line)
-            reasons[item.get("reason", "?")] += 1
+            reasons[item.get("reason", "?").split(":")[0]] += 1  # the reason's kind, without the value
             if len(examples) < 3:
                 examples.append(item)
     print(f"\n  Rejected records (reported in {rejects.relative_to(output.parent)}): {sum(reasons.values()):,}")

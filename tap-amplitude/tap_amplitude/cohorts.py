@@ -153,7 +153,7 @@ class CohortDownloader:
                              f"({MAX_LINK_RENEWALS + 1} links)")
 
     def _spool(self, cohort_id: str, request_id: str, response: Any) -> Snapshot:
-        spool = tempfile.TemporaryFile(prefix="tap-amplitude-cohort-")  # noqa: SIM115
+        spool = tempfile.TemporaryFile(prefix="tap-amplitude-cohort-")
         with response:
             for chunk in response.iter_content(CHUNK):
                 spool.write(chunk)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -205,26 +206,23 @@ USER_LATEST_FIELDS = ("user_id", "device_id", "platform", "os_name", "os_version
                       "country", "region", "city", "language", "version_name")
 
 
+_latest_fields = operator.attrgetter(*USER_LATEST_FIELDS)
+_UNIQUE_FIELDS = 2  # user_id and device_id; the others (platform ... version_name) take few distinct values
+
+
 class _User(msgspec.Struct, gc=False):
     """What one window knows about one user: slots, not a dict, since a window can hold many users."""
 
     first_active: str
     last_active: str
+    latest: tuple[Any, ...]  # USER_LATEST_FIELDS' values
     event_count: int = 0
     sessions: set[int] | None = None
     user_properties: dict[str, Any] | None = None
-    user_id: str | None = None
-    device_id: str | None = None
-    platform: str | None = None
-    os_name: str | None = None
-    os_version: str | None = None
-    device_type: str | None = None
-    device_family: str | None = None
-    country: str | None = None
-    region: str | None = None
-    city: str | None = None
-    language: str | None = None
-    version_name: str | None = None
+
+
+def _newer_unless_null(newer: tuple[Any, ...], older: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(old if new is None else new for new, old in zip(newer, older, strict=True))
 
 
 class UserAggregator:
@@ -235,10 +233,18 @@ class UserAggregator:
         self.window_start = iso(window_first)
         self.window_end = iso(window_end)
         self._users: dict[int, _User] = {}
+        self._shared: dict[str, str] = {}
         self.skipped_without_id = 0
 
     def __len__(self) -> int:
         return len(self._users)
+
+    def _shared_values(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """`values` with one string object per distinct platform, country, city, ... for the whole window,
+        instead of a copy per user (a window can hold many users)."""
+        shared = self._shared
+        return values[:_UNIQUE_FIELDS] + tuple([None if value is None else shared.setdefault(value, value)
+                                                for value in values[_UNIQUE_FIELDS:]])
 
     def add(self, event: Any) -> None:
         """Count a decoded `ExportedEvent` (timestamps already RFC 3339, so they order as text)."""
@@ -247,9 +253,20 @@ class UserAggregator:
             self.skipped_without_id += 1
             return
         when = event.event_time or event.server_upload_time or ""
+        values = _latest_fields(event)
         user = self._users.get(amplitude_id)
         if user is None:
-            user = self._users[amplitude_id] = _User(when, when)
+            user = self._users[amplitude_id] = _User(when, when, self._shared_values(values))
+        elif when >= user.last_active:  # the latest event so far: its values win, except its nulls
+            user.last_active = when
+            if values != user.latest:  # (usually equal: a user's device and place rarely change)
+                latest = values if None not in values else _newer_unless_null(values, user.latest)
+                user.latest = self._shared_values(latest)
+        else:  # an older event only fills what is still null
+            if when < user.first_active:
+                user.first_active = when
+            if values != user.latest and None in user.latest:
+                user.latest = self._shared_values(_newer_unless_null(user.latest, values))
         user.event_count += 1
         session_id = event.session_id
         if session_id is not None and session_id != -1:
@@ -257,17 +274,8 @@ class UserAggregator:
                 user.sessions = {session_id}
             else:
                 user.sessions.add(session_id)
-        if when < user.first_active:
-            user.first_active = when
-        latest = when >= user.last_active
-        if latest:
-            user.last_active = when
-        for name in USER_LATEST_FIELDS:
-            value = getattr(event, name)
-            if value is not None and (latest or getattr(user, name) is None):
-                setattr(user, name, value)
         properties = event.user_properties
-        if properties and (latest or user.user_properties is None):
+        if properties and (user.last_active == when or user.user_properties is None):
             user.user_properties = properties
 
     def records(self) -> Iterator[dict[str, Any]]:
@@ -278,7 +286,7 @@ class UserAggregator:
                 "last_active": user.last_active or None,
                 "event_count": user.event_count,
                 "user_properties": user.user_properties,
-                **{name: getattr(user, name) for name in USER_LATEST_FIELDS},
+                **dict(zip(USER_LATEST_FIELDS, user.latest, strict=True)),
                 "session_count": len(user.sessions) if user.sessions else 0,
                 "window_start": self.window_start,
                 "window_end": self.window_end,

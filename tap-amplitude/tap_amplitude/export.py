@@ -111,7 +111,7 @@ class ExportArchive:
         try:
             with self._zip.open(name) as member:
                 chunks = _gunzip(member) if _is_gzip_name(name) else iter(lambda: member.read(READ_CHUNK), b"")
-                for line_number, line in enumerate(_lines(chunks), start=1):  # noqa: B007
+                for line_number, line in enumerate(_lines(chunks), start=1):
                     if line and not line.isspace():
                         yield decode(line)
         except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
@@ -176,9 +176,6 @@ class Exporter:
 
     def download_all(self, windows: Iterable[Window]) -> Iterator[Download]:
         """Every window's downloads in hour order; the next one downloads while the caller reads the current one."""
-        import os
-        if os.environ.get("XX_NO_RA"):
-            return (download for window in windows for download in self.download(window))
         return read_ahead((download for window in windows for download in self.download(window)), Download.close,
                           name="export-download")
 
@@ -251,7 +248,7 @@ class Exporter:
 
     def _spool(self, response: Any) -> tuple[IO[bytes], int, str | None]:
         """Copy the body to an anonymous temp file; report a body that is not a zip or was cut short."""
-        spool = tempfile.TemporaryFile(prefix="tap-amplitude-export-")  # noqa: SIM115
+        spool = tempfile.TemporaryFile(prefix="tap-amplitude-export-")
         size = 0
         try:
             with response:

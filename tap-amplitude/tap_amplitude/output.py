@@ -26,6 +26,7 @@ class SingerOutput(MsgSpecWriter):
     def __init__(self) -> None:
         super().__init__()
         self._pending = bytearray()
+        self._line = bytearray()
         self._prefixes: dict[str, bytes] = {}
         self._stamp = b""
         self._stamp_until = 0.0
@@ -39,22 +40,29 @@ class SingerOutput(MsgSpecWriter):
         prefix = self._prefixes.get(stream)
         if prefix is None:
             prefix = self._prefixes[stream] = b'{"type":"RECORD","stream":' + _encoder.encode(stream) + b',"record":'
-        pending = self._pending
-        pending += prefix
-        _encoder.encode_into(record, pending, -1)
+        # The line is built aside and joins the pending output in one step: a signal handler that writes a
+        # message (the SDK's final STATE on SIGTERM) can then never land inside a half-written line.
+        line = self._line
+        line.clear()
+        line += prefix
+        _encoder.encode_into(record, line, -1)
         if version is not None:
-            pending += b',"version":%d' % version
+            line += b',"version":%d' % version
         now = time.time()
         if now >= self._stamp_until:
             self._stamp = b',"time_extracted":' + _encoder.encode(datetime.fromtimestamp(now, UTC)) + b"}\n"
             self._stamp_until = now + STAMP_SECONDS
-        pending += self._stamp
-        if len(pending) >= FLUSH_BYTES:
+        line += self._stamp
+        self._pending += line
+        if len(self._pending) >= FLUSH_BYTES:
             self.flush()
 
     def flush(self) -> None:
+        # Swapped out before writing and emptied after, so that whatever a signal handler writes meanwhile
+        # (the SDK's final STATE on SIGTERM) goes out exactly once.
+        pending, self._pending = self._pending, bytearray()
         stdout = sys.stdout
-        if self._pending:
-            stdout.buffer.write(self._pending)
-            self._pending.clear()
+        if pending:
+            stdout.buffer.write(pending)
+            pending.clear()
         stdout.flush()

@@ -43,7 +43,7 @@ def read_ahead(items: Iterator[T], discard: Callable[[T], None], *, name: str = 
                 done_with_one.acquire()
                 if stop.is_set():
                     return
-        except BaseException as error:  # noqa: BLE001  (handed to the consumer, which raises it)
+        except BaseException as error:  # noqa: BLE001  (re-raised in the consumer's thread)
             handoff.put(_Failure(error))
             return
         handoff.put(_END)

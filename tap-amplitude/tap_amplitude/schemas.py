@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-from tap_amplitude.derive import (BOOLEAN, EVENT_FIELDS, INTEGER, NUMBER, OBJECT, STRING, STRING_OR_ARRAY,
-                                  TIMESTAMP)
+from tap_amplitude.derive import BOOLEAN, EVENT_FIELDS, INTEGER, NUMBER, OBJECT, STRING, STRING_OR_ARRAY, TIMESTAMP
 
 _OPEN_OBJECT = th.ObjectType(additional_properties=True)
 _TYPES = {

@@ -4,7 +4,7 @@ children, fed from the same download, so each hour is downloaded once whichever 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -108,9 +108,10 @@ class EventsStream(TypedRecordsStream):
                 return child  # type: ignore[return-value]
         return None
 
-    def _emit(self, name: str, records: Iterable[dict[str, Any]], context: dict[str, str]) -> int:
+    def _emit(self, name: str, records: Sequence[dict[str, Any]] | Iterator[dict[str, Any]],
+              context: dict[str, str]) -> int:
         child = self._child(name)
-        if child is None:
+        if child is None or (isinstance(records, Sequence) and not records):
             return 0
         child.pending = iter(records)
         before = child.emitted
@@ -241,12 +242,20 @@ class DerivedStream(TypedRecordsStream):
         super().__init__(*args, **kwargs)
         self.pending: Iterator[dict[str, Any]] = iter(())
         self.emitted = 0
+        self._schema_written = False
 
     def get_records(self, context: Any) -> Iterator[dict[str, Any]]:
         for record in self.pending:
             self.emitted += 1
             yield record
         self.pending = iter(())
+
+    def _write_schema_message(self) -> None:
+        """The SDK writes SCHEMA on every sync, and this stream syncs once per hour or window; its schema cannot
+        change within a run, so it goes out once, before the first record."""
+        if not self._schema_written:
+            super()._write_schema_message()
+            self._schema_written = True
 
 
 class RevenueStream(DerivedStream):
@@ -305,7 +314,7 @@ class CohortMembersStream(AmplitudeStream):
                     "snapshot_size": snapshot.size, "snapshot_at": snapshot_at}
             try:
                 position = 0
-                for position, row in enumerate(snapshot.rows(), start=1):  # noqa: B007
+                for position, row in enumerate(snapshot.rows(), start=1):
                     yield {**base, "position": position, "snapshot_end": False, **member_fields(cohort_id, row)}
                 if position != snapshot.size:
                     raise AmplitudeError(f"cohort {cohort_id}: read {position} members, counted {snapshot.size}")

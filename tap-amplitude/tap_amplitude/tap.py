@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
+
 from tap_amplitude import streams
 from tap_amplitude.output import SingerOutput
 
@@ -16,6 +17,10 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
     streams.EventTypesStream,
 )
 
+
+# A number, or its text: Meltano 4.4 cannot pass `kind: decimal` values set from the environment, so
+# meltano.yml declares these settings as text and the tap reads both forms (with float()).
+_NUMBER = th.CustomType({"type": ["number", "string"], "pattern": r"^-?[0-9]+(\.[0-9]+)?$"})
 
 class TapAmplitude(Tap):
     """Amplitude events (Export API), users and revenue derived from them, cohorts, cohort members, event types."""
@@ -51,15 +56,15 @@ class TapAmplitude(Tap):
                     description="Cohorts for cohort_members, by id or by name. Default: every non-archived cohort."),
         th.Property("cohort_properties", th.ArrayType(th.StringType),
                     description="User properties (propKeys) to request with cohort members. Default: none."),
-        th.Property("cohort_poll_timeout", th.NumberType, default=1800,
+        th.Property("cohort_poll_timeout", _NUMBER, default=1800,
                     description="Seconds to wait for a cohort download job before failing."),
-        th.Property("cohort_poll_interval", th.NumberType, default=2,
+        th.Property("cohort_poll_interval", _NUMBER, default=2,
                     description="First wait between cohort job status polls, in seconds; doubles up to 60."),
-        th.Property("request_timeout", th.NumberType, default=300,
+        th.Property("request_timeout", _NUMBER, default=300,
                     description="Seconds to wait for an HTTP response (connect and each read)."),
         th.Property("max_retries", th.IntegerType, default=5,
                     description="Retries for 429, 5xx, dropped connections and 200 bodies that are not a zip."),
-        th.Property("retry_backoff_seconds", th.NumberType, default=1.0,
+        th.Property("retry_backoff_seconds", _NUMBER, default=1.0,
                     description="First retry wait in seconds; doubles per attempt (Retry-After wins if longer)."),
         th.Property("api_url", th.StringType,
                     description="Override the Export/Dashboard host (e.g. the sandbox). Must be https, except for "

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from target_brevo.chunking import chunk
 from target_brevo.client import BrevoError
+from target_brevo.jsonsafe import encoded as keep_encoded
 
 if TYPE_CHECKING:
     from target_brevo.runtime import Runtime
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger("target_brevo.imports")
 ENVELOPE_BYTES = 256  # bytes of the import body around the jsonBody array
 PROCESS_PAGE = 50  # GET /processes allows at most 50 per page
+ROWS_PER_INITIAL_WAIT = 10_000  # before any import completed, expect process_poll_initial_seconds per 10k rows
 
 
 @dataclass
@@ -35,6 +36,7 @@ class _Outstanding:
     process_id: int
     rows: int
     obj: str
+    sent_at: float  # monotonic
     due_at: float  # monotonic time by which it should be complete (our estimate)
 
 
@@ -62,18 +64,26 @@ class ImportQueue:
 
     # -- sending ------------------------------------------------------------------------------
     def send_rows(self, rows: Iterable[dict[str, Any]], list_ids: list[int], *, obj: str, stream: str) -> int:
-        """Import contact rows ({email?, attributes}) into `list_ids`, chunked by the import limits."""
+        """Import contact rows ({email?, attributes}) into `list_ids`, chunked by the import limits.
+
+        Rows are held encoded (a Python dict per row would take tens of times the bytes)."""
         settings = self.runtime.settings
-
-        def too_large(row: dict[str, Any], size: int) -> None:
-            self.runtime.report.reject(obj, stream, row_key(row), f"contact row is {size} bytes, over import_max_bytes",
-                                       row)
-
         accepted = 0
-        for part in chunk(rows, max_rows=settings.import_max_rows, max_bytes=settings.import_max_bytes,
-                          envelope_bytes=ENVELOPE_BYTES, on_too_large=too_large):
-            accepted += self.send([orjson.dumps(row) for row in part], list_ids, obj=obj, stream=stream)
-        return accepted
+        body: list[bytes] = []
+        size = ENVELOPE_BYTES + 2
+        for row in rows:
+            encoded = keep_encoded(row)
+            item = len(encoded) + 1
+            if ENVELOPE_BYTES + 2 + item > settings.import_max_bytes:
+                self.runtime.report.reject(obj, stream, row_key(row),
+                                           f"contact row is {item} bytes, over import_max_bytes", row)
+                continue
+            if body and (len(body) >= settings.import_max_rows or size + item > settings.import_max_bytes):
+                accepted += self.send(body, list_ids, obj=obj, stream=stream)
+                body, size = [], ENVELOPE_BYTES + 2
+            body.append(encoded)
+            size += item
+        return accepted + self.send(body, list_ids, obj=obj, stream=stream)
 
     def send(self, rows: list[bytes], list_ids: list[int], *, obj: str, stream: str) -> int:
         """Import encoded rows that fit one request; returns the rows Brevo accepted.
@@ -106,11 +116,19 @@ class ImportQueue:
     def _track(self, process_id: int, rows: int, obj: str) -> None:
         now = time.monotonic()
         self._queue_end = max(self._queue_end, now) + self._expected_seconds(rows)
-        self.outstanding[process_id] = _Outstanding(process_id, rows, obj, self._queue_end)
+        self.outstanding[process_id] = _Outstanding(process_id, rows, obj, now, self._queue_end)
+
+    def _due(self) -> float:
+        """When the outstanding imports should all be done, at the learned speed, Brevo applying them in
+        turn from the moment each was sent."""
+        end = 0.0
+        for item in sorted(self.outstanding.values(), key=lambda o: o.process_id):
+            end = max(end, item.sent_at) + self._expected_seconds(item.rows)
+        return end
 
     def _expected_seconds(self, rows: int) -> float:
-        if self._base_seconds is None:
-            return self.runtime.settings.process_poll_initial_seconds
+        if self._base_seconds is None:  # nothing learned yet: the initial wait per 10,000 rows
+            return self.runtime.settings.process_poll_initial_seconds * max(1.0, rows / ROWS_PER_INITIAL_WAIT)
         return self._base_seconds + rows * (self._seconds_per_row or 0.0)
 
     # -- waiting ------------------------------------------------------------------------------
@@ -124,6 +142,7 @@ class ImportQueue:
         wait = max(o.due_at for o in self.outstanding.values()) - time.monotonic()
         while True:
             if wait > 0:
+                LOGGER.info("Waiting %.1fs for %d Brevo import(s) to complete", wait, len(self.outstanding))
                 self._sleep(wait)
             self._poll()
             if not self.outstanding:
@@ -132,15 +151,15 @@ class ImportQueue:
                 raise BrevoError(f"Brevo import processes {sorted(self.outstanding)} not completed after "
                                  f"{settings.process_timeout_seconds}s")
             wait = interval
-            if self._base_seconds is not None:  # what the rest should take, Brevo applying them in turn
-                expected = sum(self._expected_seconds(o.rows) for o in self.outstanding.values())
-                wait = max(interval, min(expected, settings.process_poll_max_seconds))
+            if self._base_seconds is not None:
+                wait = max(interval, min(self._due() - time.monotonic(), settings.process_poll_max_seconds))
             interval = min(interval * 2, settings.process_poll_max_seconds)
 
     def _poll(self) -> None:
         """Read the status of every outstanding import: newest-first pages of GET /processes, then
         GET /processes/{id} for any the pages did not reach."""
         wanted = set(self.outstanding)
+        seen: list[dict[str, Any]] = []
         offset = 0
         while wanted:
             response = self.runtime.client.call("GET", "/processes",
@@ -151,7 +170,7 @@ class ImportQueue:
             for process in page:
                 if process.get("id") in wanted:
                     wanted.discard(process["id"])
-                    self._observe(process)
+                    seen.append(process)
             ids = [p["id"] for p in page if isinstance(p.get("id"), int)]
             if len(page) < PROCESS_PAGE or not ids or not wanted or min(ids) <= min(wanted):
                 break
@@ -161,7 +180,9 @@ class ImportQueue:
             if not response.ok:
                 raise BrevoError(f"GET /processes/{process_id}: {response.status} {response.error_message}",
                                  status=response.status, code=response.error_code)
-            self._observe(response.body or {})
+            seen.append(response.body or {})
+        for process in sorted(seen, key=lambda p: p.get("id") or 0):  # oldest first: Brevo applies them in turn
+            self._observe(process)
 
     def _observe(self, process: dict[str, Any]) -> None:
         item = self.outstanding.get(process.get("id"))  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from decimal import Decimal, InvalidOperation
@@ -83,8 +84,14 @@ def normalise_email(value: Any) -> str:
     """A syntactically valid email, lower-cased; no DNS lookups."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidValue("email is empty")
+    return _checked_email(value.strip())
+
+
+@functools.lru_cache(maxsize=65_536)
+def _checked_email(text: str) -> str:
+    # cached: the same users' emails come back on every event, order and cohort record
     try:
-        result = validate_email(value.strip(), check_deliverability=False)
+        result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidValue(f"invalid email: {exc}") from None
     return result.normalized.lower()

@@ -39,6 +39,8 @@ class MembershipStore:
         self._db = sqlite3.connect(str(Path(self._dir.name) / "membership.sqlite3"), check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("PRAGMA temp_store=FILE")  # big INSERT ... SELECT sorts go to disk, not memory
+        self._db.execute("PRAGMA cache_size=-16000")  # 16 MB
         self._db.executescript(_SCHEMA)
         self.loaded: set[int] = set()
         self.original_size: dict[int, int] = {}

@@ -36,6 +36,9 @@ SINKS: dict[str, type[BrevoSink]] = {
 SUMMARY_LOGGER = logging.getLogger("target_brevo.summary")
 
 _STRING_MAP = th.ObjectType(additional_properties=th.StringType)
+# A number, or its text: Meltano 4.4 cannot pass `kind: decimal` values set from the environment, so
+# meltano.yml declares these settings as text and the target reads both forms.
+_NUMBER = th.CustomType({"type": ["number", "string"], "pattern": r"^-?[0-9]+(\.[0-9]+)?$"})
 
 
 def _fields(description: str, names: list[str]) -> th.Property:
@@ -129,7 +132,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("cohort_sync_mode", th.StringType, default="mirror", allowed_values=["mirror", "append", "remove"],
                 description="How cohort members change lists: `mirror` (add, and remove those no longer in a complete "
                 "snapshot), `append` (add only), `remove` (remove the received members)."),
-    th.Property("mirror_max_removal_fraction", th.NumberType, default=0.25,
+    th.Property("mirror_max_removal_fraction", _NUMBER, default=0.25,
                 description="Mirror never removes more than this fraction of a list's members in one run."),
     th.Property("mirror_allow_large_removals", th.BooleanType, default=False,
                 description="Apply mirror removals above `mirror_max_removal_fraction`."),
@@ -140,7 +143,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("ledger_path", th.StringType, default=".target-brevo/ledger.sqlite3",
                 description="SQLite delivery ledger of accepted event uuids; keep it between runs."),
     th.Property("summary_file", th.StringType, description="Also write the run summary (JSON) to this file."),
-    th.Property("flush_interval_seconds", th.NumberType, default=300.0,
+    th.Property("flush_interval_seconds", _NUMBER, default=300.0,
                 description="How often a STATE is made durable: on a STATE message at least this long after the last "
                 "flush, every held record is sent (partial batches too), the imports are waited for, and that STATE "
                 "is emitted. Full batches are sent as they fill whatever the interval. 0 flushes at every STATE."),
@@ -161,13 +164,15 @@ CONFIG_SCHEMA = th.PropertiesList(
                 "the list id (one call per import body) instead of contacts/add (150 per call); so do all adds while "
                 "contacts are being imported anyway."),
     th.Property("max_retries", th.IntegerType, default=5, description="Retries of a call after 5xx or timeouts."),
-    th.Property("backoff_base_seconds", th.NumberType, default=0.5, description="First retry delay (doubles, jittered)."),
-    th.Property("backoff_max_seconds", th.NumberType, default=30.0, description="Longest retry delay."),
-    th.Property("request_timeout_seconds", th.NumberType, default=60.0, description="HTTP timeout per call."),
-    th.Property("process_poll_initial_seconds", th.NumberType, default=1.0,
-                description="First wait before polling an import process (doubles up to the max)."),
-    th.Property("process_poll_max_seconds", th.NumberType, default=30.0, description="Longest wait between polls."),
-    th.Property("process_timeout_seconds", th.NumberType, default=3600.0,
+    th.Property("backoff_base_seconds", _NUMBER, default=0.5, description="First retry delay (doubles, jittered)."),
+    th.Property("backoff_max_seconds", _NUMBER, default=30.0, description="Longest retry delay."),
+    th.Property("request_timeout_seconds", _NUMBER, default=60.0, description="HTTP timeout per call."),
+    th.Property("process_poll_initial_seconds", _NUMBER, default=1.0,
+                description="Expected import time per 10,000 rows before the first poll, until the run has seen "
+                "an import complete (then its own timing is used); later polls wait at least this, doubling up to "
+                "the max."),
+    th.Property("process_poll_max_seconds", _NUMBER, default=30.0, description="Longest wait between polls."),
+    th.Property("process_timeout_seconds", _NUMBER, default=3600.0,
                 description="Give up on an import process after this long."),
 ).to_dict()
 
@@ -244,6 +249,12 @@ class TargetBrevo(Target):
 
     def _write_state_message(self, state: dict) -> None:
         if state == getattr(self, "_last_written_state", None):
+            return
+        if self.settings.dry_run:
+            # nothing was written: a bookmark here would make the next real run skip these records
+            if getattr(self, "_last_written_state", None) is None:
+                self.logger.info("Dry run: STATE messages are not emitted")
+            self._last_written_state = state
             return
         self._last_written_state = state
         super()._write_state_message(state)

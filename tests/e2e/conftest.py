@@ -36,6 +36,9 @@ def pipeline(sandbox: SandboxProcess, tmp_path: Path, installed_plugins: None) -
         "TAP_AMPLITUDE_API_KEY": sandbox.amplitude["api_key"],
         "TAP_AMPLITUDE_SECRET_KEY": sandbox.amplitude["secret_key"],
         "TAP_AMPLITUDE_START_DATE": SEED_START.isoformat(),
+        # Fractional settings from the environment (meltano.yml declares them as text: see tap.py).
+        "TAP_AMPLITUDE_COHORT_POLL_INTERVAL": "0.1",
+        "TARGET_BREVO_BACKOFF_BASE_SECONDS": "0.05",
         "TARGET_BREVO_API_URL": sandbox.brevo["api"],
         "TARGET_BREVO_API_KEY": sandbox.brevo["api_key"],
         "TARGET_BREVO_LEDGER_PATH": str(tmp_path / "ledger.sqlite3"),

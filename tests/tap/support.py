@@ -83,7 +83,8 @@ class TapRun:
 _CATALOG: dict[str, Any] = {}
 
 
-def catalog(selected: tuple[str, ...] | set[str]) -> dict[str, Any]:
+def catalog(selected: tuple[str, ...] | set[str], deselected: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """The tap's discovered catalog with `selected` streams selected and the (stream, field)s of `deselected` not."""
     if not _CATALOG:
         out = subprocess.run([sys.executable, "-m", "tap_amplitude", "--config", _dummy_config(), "--discover"],
                              capture_output=True, text=True, check=True)
@@ -93,6 +94,8 @@ def catalog(selected: tuple[str, ...] | set[str]) -> dict[str, Any]:
         for meta in entry["metadata"]:
             if meta["breadcrumb"] == []:
                 meta["metadata"]["selected"] = entry["tap_stream_id"] in selected
+            elif (entry["tap_stream_id"], meta["breadcrumb"][-1]) in deselected:
+                meta["metadata"]["selected"] = False
     return result
 
 
@@ -103,12 +106,13 @@ def _dummy_config() -> str:
 
 
 def run_tap(tmp_path: Path, config: dict[str, Any], *, streams: tuple[str, ...] = ("events",),
-            state: dict[str, Any] | None = None, timeout: float = 120) -> TapRun:
+            state: dict[str, Any] | None = None, timeout: float = 120,
+            deselected: tuple[tuple[str, str], ...] = ()) -> TapRun:
     tmp_path.mkdir(parents=True, exist_ok=True)
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
     catalog_file = tmp_path / "catalog.json"
-    catalog_file.write_text(json.dumps(catalog(streams)))
+    catalog_file.write_text(json.dumps(catalog(streams, deselected)))
     args = [sys.executable, "-m", "tap_amplitude", "--config", str(config_file), "--catalog", str(catalog_file)]
     if state is not None:
         state_file = tmp_path / "state.json"

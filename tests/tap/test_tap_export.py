@@ -6,9 +6,19 @@ from collections import Counter
 
 import pytest
 
-from tap.support import (STRICT_WARNINGS, DAY, at, base_config, bookmark, export_calls, ingest, make_events, run_tap,
-                                set_clock)
-
+from tap.support import (
+    DAY,
+    STRICT_WARNINGS,
+    at,
+    base_config,
+    bookmark,
+    catalog,
+    export_calls,
+    ingest,
+    make_events,
+    run_tap,
+    set_clock,
+)
 
 pytestmark = STRICT_WARNINGS
 
@@ -48,6 +58,38 @@ def test_one_download_per_window_feeds_events_users_and_revenue(sandbox, tap_dir
     assert users_only.returncode == 0, users_only.stderr
     assert users_only.records("events") == [] and len(users_only.records("users")) == 3
     assert export_calls(sandbox) == 1
+
+
+def test_sdk_record_path_matches_the_direct_one_when_fields_are_deselected_or_mapped(sandbox, tap_dir):
+    """Records skip the SDK's per-record deselection, conformance and message objects only when nothing would
+    change them; with a deselected field or a stream map the SDK's own path runs, with the same result."""
+    seed_hours(sandbox, {0: 4, 1: 3}, price=2.5, quantity=2, city="Paris")
+    set_clock(sandbox, at(6))
+    streams = ("events", "users", "revenue")
+    direct = run_tap(tap_dir(), base_config(sandbox), streams=streams)
+    assert direct.returncode == 0, direct.stderr
+    assert len(direct.records("events")) == 7 and len(direct.records("revenue")) == 7
+
+    def without(records, *fields):
+        return [{k: v for k, v in r.items() if k not in fields} for r in records]
+
+    deselected = run_tap(tap_dir(), base_config(sandbox), streams=streams,
+                         deselected=(("events", "ip_address"), ("users", "city"), ("revenue", "currency")))
+    assert deselected.returncode == 0, deselected.stderr
+    assert deselected.records("events") == without(direct.records("events"), "ip_address")
+    assert deselected.records("users") == without(direct.records("users"), "city")
+    assert deselected.records("revenue") == without(direct.records("revenue"), "currency")
+    schema = next(m for m in deselected.messages if m["type"] == "SCHEMA" and m["stream"] == "events")["schema"]
+    assert "ip_address" not in schema["properties"]
+
+    maps = {"stream_maps": {"events": {"city_upper": "str(city).upper()"},
+                            "revenue": {"__alias__": "orders"}}}
+    mapped = run_tap(tap_dir(), base_config(sandbox, **maps), streams=streams)
+    assert mapped.returncode == 0, mapped.stderr
+    assert [r.pop("city_upper") for r in mapped.records("events")] == ["PARIS"] * 7
+    assert mapped.records("events") == direct.records("events")
+    assert mapped.records("orders") == direct.records("revenue") and mapped.records("revenue") == []
+    assert mapped.states == direct.states
 
 
 def test_latency_horizon_follows_the_server_clock(sandbox, tap_dir):
@@ -160,6 +202,46 @@ def test_corrupt_gzip_fails_loudly_and_resume_finishes_without_duplicates(sandbo
     assert "users_window_start" not in resumed.state["bookmarks"]["events"]
 
 
+def test_sigterm_while_the_next_window_downloads_leaves_clean_output_and_a_resumable_state(sandbox, tap_dir):
+    """Window 00-01 is read while window 02-03 downloads (slowly, here); SIGTERM then: every line written is whole
+    JSON, the last one is the final STATE at the hour boundary, and a resume emits the rest exactly once."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    total = seed_hours(sandbox, {h: 300 for h in range(4)})
+    set_clock(sandbox, at(9))
+    sandbox.fault(action="latency", service="amplitude_api", path="/api/2/export", latency_ms=0, count=1)
+    sandbox.fault(action="latency", service="amplitude_api", path="/api/2/export", latency_ms=5000, count=1)
+    config = base_config(sandbox, export_window_hours=2)
+    work = tap_dir()
+    work.mkdir(parents=True)
+    (work / "config.json").write_text(json.dumps(config))
+    (work / "catalog.json").write_text(json.dumps(catalog(("events",))))
+    tap = subprocess.Popen([sys.executable, "-m", "tap_amplitude", "--config", str(work / "config.json"),
+                            "--catalog", str(work / "catalog.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = []
+    while not any(b'"replication_key_value":"2024-03-02T02:00:00+00:00"' in line for line in lines):
+        line = tap.stdout.readline()
+        assert line, tap.stderr.read().decode()
+        lines.append(line)
+    time.sleep(0.3)  # in the 5 s download of the second window
+    started = time.monotonic()
+    tap.send_signal(signal.SIGTERM)
+    out, err = tap.communicate(timeout=15)
+    assert time.monotonic() - started < 3, "the download thread must not hold the exit"
+    messages = [json.loads(line) for line in [*lines, *out.splitlines(keepends=True)]]
+    assert messages[-1]["type"] == "STATE" and bookmark(messages[-1]["value"]) == at(2).isoformat(), err.decode()
+    first = [m["record"]["uuid"] for m in messages if m["type"] == "RECORD"]
+    assert len(first) == len(set(first)) == 600
+
+    resumed = run_tap(tap_dir(), config, state=messages[-1]["value"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(set(first) | set(uuids(resumed))) == len(first) + len(uuids(resumed)) == total
+
+
 def test_resume_from_a_mid_run_state(sandbox, tap_dir):
     total = seed_hours(sandbox, {0: 2, 1: 2, 2: 2, 3: 2})
     set_clock(sandbox, at(9))
@@ -229,7 +311,7 @@ def test_unexpected_404_is_an_error_not_an_empty_window(sandbox, tap_dir):
     ("override", "expected"),
     [
         ({"secret_key": "wrong-secret-value-123"}, "rejected the secret key"),
-        ({"api_key": "wrong-api-key-value-456"}, "other data center"),
+        ({"api_key": "wrong-api-key-value-456"}, "Either api_key is wrong or the project lives in the other data center"),
     ],
 )
 def test_credential_errors_say_what_is_wrong_and_never_show_secrets(sandbox, tap_dir, override, expected):
@@ -240,6 +322,28 @@ def test_credential_errors_say_what_is_wrong_and_never_show_secrets(sandbox, tap
     assert expected in run.stderr
     for secret in (config["api_key"], config["secret_key"]):
         assert secret not in run.stderr and secret not in run.stdout
+
+
+@pytest.mark.parametrize(("project_region", "wrong", "right"), [("us", "EU", "US"), ("eu", "US", "EU")])
+def test_wrong_data_center_is_named_in_the_error(sandbox, tap_dir, project_region, wrong, right):
+    """Real keys of a project in one region, used against the other region's host: Amplitude answers
+    403 Invalid API Key there (the sandbox's `key_region`), and the error says which data center to set."""
+    ingest(sandbox, make_events(2, at(0.5), prefix="dc"), region=project_region, when=at(0.5))
+    set_clock(sandbox, at(6))
+    sandbox.configure("amplitude", key_region=project_region)
+    host = {"US": sandbox.amplitude["api"], "EU": sandbox.amplitude["api_eu"]}
+    config = base_config(sandbox, data_center=wrong, api_url=host[wrong])
+    run = run_tap(tap_dir(), config, streams=("events", "cohorts", "event_types"))
+    assert run.returncode != 0
+    assert "HTTP 403: Invalid API Key" in run.stderr
+    assert f"data_center is {wrong}; a project created in the {right} region needs data_center={right}" in run.stderr
+    for secret in (config["api_key"], config["secret_key"]):
+        assert secret not in run.stderr and secret not in run.stdout
+    assert export_calls(sandbox, "amplitude_api" if wrong == "US" else "amplitude_api_eu") == 0  # stopped at the check
+
+    fixed = run_tap(tap_dir(), {**config, "data_center": right, "api_url": host[right]})
+    assert fixed.returncode == 0, fixed.stderr
+    assert len(fixed.records("events")) == 2
 
 
 def test_plain_http_is_refused_for_remote_hosts(sandbox, tap_dir):

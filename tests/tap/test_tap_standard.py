@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
+from tap_amplitude.tap import TapAmplitude
 
 from tap.support import STRICT_WARNINGS, at, base_config, ingest, make_events, set_clock
 from tap.test_tap_cohorts import seed_users, upload_cohort
-from tap_amplitude.tap import TapAmplitude
 
 pytestmark = STRICT_WARNINGS
 

@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 import requests
-
-from tap.support import STRICT_WARNINGS
 from tap_amplitude.client import AmplitudeClient, AmplitudeError, check_url_scheme
 from tap_amplitude.cohorts import member_value, select_cohorts
 from tap_amplitude.derive import EVENT_FIELDS, Conformer, UserAggregator, revenue_record
@@ -21,6 +19,7 @@ from tap_amplitude.events import EventDecoder, event_record
 from tap_amplitude.export import CorruptExport, ExportArchive
 from tap_amplitude.hours import Window, export_param, floor_hour, newest_exportable_hour, plan_windows, to_rfc3339
 
+from tap.support import STRICT_WARNINGS
 
 pytestmark = STRICT_WARNINGS
 
@@ -300,7 +299,6 @@ def test_direct_record_lines_match_the_sdk_writer_and_keep_message_order(monkeyp
 
     from singer_sdk.contrib.msgspec import MsgSpecWriter
     from singer_sdk.singerlib import RecordMessage, StateMessage
-
     from tap_amplitude.output import SingerOutput
 
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
@@ -325,3 +323,50 @@ def test_direct_record_lines_match_the_sdk_writer_and_keep_message_order(monkeyp
     MsgSpecWriter().write_message(RecordMessage(stream="events", record=event_record(record), time_extracted=extracted))
     sdk_stdout.seek(0)
     assert lines[0] == msgspec.json.decode(sdk_stdout.read())
+
+
+# -- read-ahead ----------------------------------------------------------------------------------------------
+
+
+def test_read_ahead_keeps_order_runs_one_item_ahead_and_raises_in_order():
+    import threading
+
+    from tap_amplitude.readahead import read_ahead
+
+    alive: set[int] = set()
+    most_alive = 0
+    lock = threading.Lock()
+
+    def produce():
+        nonlocal most_alive
+        for n in range(6):
+            with lock:
+                alive.add(n)
+                most_alive = max(most_alive, len(alive))
+            yield n
+        raise RuntimeError("window 6 failed")
+
+    seen = []
+    with pytest.raises(RuntimeError, match="window 6 failed"):
+        for n in read_ahead(produce(), discard=alive.discard):
+            seen.append(n)
+            with lock:
+                alive.discard(n)  # the consumer is done with it
+    assert seen == [0, 1, 2, 3, 4, 5]
+    assert most_alive <= 2  # the consumer's item and the next one
+
+
+def test_read_ahead_discards_what_the_consumer_never_took():
+    import time
+
+    from tap_amplitude.readahead import read_ahead
+
+    discarded = []
+    reader = read_ahead(iter(range(10)), discard=discarded.append)
+    assert next(reader) == 0
+    time.sleep(0.1)  # the producer hands over 1 and waits
+    reader.close()  # the consumer stops early (an error while reading item 0)
+    deadline = time.monotonic() + 5
+    while not discarded and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert discarded == [1]

@@ -316,9 +316,10 @@ def test_dry_run_plans_and_writes_nothing(brevo, config):
                 record("revenue", {"uuid": "o1", "event_time": "2026-01-02T03:04:05Z", "user_id": "u1", "revenue": 5}),
                 MEMBERS_SCHEMA, *members("c", "Plan", [1, 2, 3, 4, 6]),
                 *members("new", "Brand new cohort", [1])]
-    result = run_target(cfg, messages)
+    result = run_target(cfg, [*messages, state({"bookmark": 1})])
     assert admin(brevo, "stats") == before
     assert all(method == "GET" for method, _, _ in result.requests)
+    assert result.states == []  # a bookmark would make the next real run skip what was only planned
     summary = result.summary
     assert summary["dry_run"] is True
     assert summary["objects"]["contacts"]["would_upsert"] == 2

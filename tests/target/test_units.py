@@ -227,3 +227,87 @@ def test_failed_indexes_from_207_body():
     assert _failed_indexes(body) == {0: "invalid identifiers", 3: "invalid identifiers"}
     assert _failed_indexes({"code": "out_of_range", "message": "x"}) == {}
     assert _failed_indexes(None) == {}
+
+
+def test_keyed_batch_bounds_rows_and_bytes_and_replaces_by_key():
+    from target_brevo.chunking import KeyedBatch
+
+    batch: KeyedBatch[str] = KeyedBatch(max_rows=3, max_bytes=100, envelope_bytes=10)  # 12 bytes when empty
+    assert batch.never_fits(89)
+    assert batch.has_room("a", 40)
+    batch.put("a", "first", 40)
+    batch.put("a", "second", 30)  # the last version wins and its size replaces the old one
+    assert len(batch) == 1 and batch.bytes == 42 and batch.items["a"] == "second"
+    batch.put("b", "b", 50)
+    assert not batch.has_room("c", 20)  # 92 + 20 > 100
+    assert batch.has_room("b", 58)  # replacing b: 42 + 58 <= 100
+    batch.put("c", "c", 5)
+    batch.put("d", "d", 1) if batch.has_room("d", 1) else None
+    assert batch.full and len(batch) == 3  # three rows: full, d did not fit
+    assert batch.take() == ["second", "b", "c"]
+    assert len(batch) == 0 and batch.bytes == 12 and not batch.full
+
+
+def test_encoded_rows_are_exact_size():
+    import sys
+    import tracemalloc
+
+    from target_brevo.jsonsafe import encoded
+
+    tracemalloc.start()
+    try:
+        kept = [encoded({"email": f"u{i}@example.com", "attributes": {"EXT_ID": str(i)}}) for i in range(1000)]
+        used, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert orjson.loads(kept[5]) == {"email": "u5@example.com", "attributes": {"EXT_ID": "5"}}
+    assert used < 1000 * (sys.getsizeof(kept[0]) + 200)  # not orjson's 4 KB buffer per row
+
+
+def test_rate_window_end_is_the_earliest_bound_seen():
+    from target_brevo.client import BrevoClient
+
+    slept: list[float] = []
+    client = BrevoClient("xkeysib-unit", "http://127.0.0.1:9/v3", sleep=slept.append)
+    headers = {"x-sib-ratelimit-remaining": "1", "x-sib-ratelimit-reset": "1"}
+    client._observe("events", headers)  # first call of the window: it ends within 1 s from now
+    first_bound = client._buckets["events"].reset_at
+    client._observe("events", {**headers, "x-sib-ratelimit-remaining": "0"})  # later call, same window
+    assert client._buckets["events"].reset_at == first_bound  # the later, looser bound does not win
+    client._pace("events")
+    assert len(slept) == 1 and 0 < slept[0] <= 1.0
+    client._observe("events", {**headers, "x-sib-ratelimit-remaining": "9"})  # a new window: remaining went up
+    assert client._buckets["events"].reset_at > first_bound
+    client.close()
+
+
+def test_report_counts_attribute_rejects_apart_from_rejected_records(tmp_path):
+    path = tmp_path / "rejects.jsonl"
+    report = RunReport(RejectsFile(path), dry_run=False)
+    report.reject("contacts", "users", 7, "invalid phone number for SMS: '12' is not a valid E.164 number; contact sent "
+                  "without SMS", {"phone": "12"}, outcome="attribute_rejected:SMS", attribute="SMS")
+    report.reject("contacts", "users", 8, "invalid email: bad")
+    summary = report.summary()
+    assert summary["objects"]["contacts"] == {"attribute_rejected:SMS": 1, "rejected": 1}
+    assert summary["rejects"]["total"] == 2
+    assert summary["rejects"]["by_reason"] == {"invalid phone number for SMS": 1, "invalid email": 1}
+    report.rejects.close()
+    lines = [orjson.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0]["outcome"] == "attribute_rejected:SMS" and lines[0]["attribute"] == "SMS"
+    assert "outcome" not in lines[1]
+
+
+def test_import_wait_is_learned_from_completed_imports():
+    from types import SimpleNamespace
+
+    from target_brevo.imports import ImportQueue
+
+    settings = SimpleNamespace(process_poll_initial_seconds=1.0)
+    queue = ImportQueue(SimpleNamespace(settings=settings))
+    assert queue._expected_seconds(5_000) == 1.0
+    assert queue._expected_seconds(30_000) == 3.0  # before anything is learned: 1 s per 10,000 rows
+    queue._learn(1_000, {"created_at": "2026-01-01T00:00:00.000Z", "completed_at": "2026-01-01T00:00:00.500Z"})
+    # Brevo works in turn: the second import started when the first one finished
+    queue._learn(21_000, {"created_at": "2026-01-01T00:00:00.100Z", "completed_at": "2026-01-01T00:00:02.500Z"})
+    assert queue._base_seconds == 0.5
+    assert queue._expected_seconds(42_000) == pytest.approx(0.5 + 42_000 * (1.5 / 21_000))

@@ -9,6 +9,7 @@ import orjson
 
 from target_brevo.chunking import KeyedBatch
 from target_brevo.imports import ENVELOPE_BYTES
+from target_brevo.jsonsafe import encoded as keep_encoded
 from target_brevo.mapping import PHONE_ATTRIBUTES, InvalidValue, coerce_attribute, get_path
 from target_brevo.sinks.base import BrevoSink
 
@@ -75,7 +76,7 @@ class ContactsSink(BrevoSink):
             earlier = orjson.loads(batch.items[key])
             earlier["attributes"].update(row["attributes"])
             row = {**earlier, **{k: v for k, v in row.items() if k != "attributes"}}
-        encoded = orjson.dumps(row)
+        encoded = keep_encoded(row)
         size = len(encoded) + 1
         if batch.never_fits(size):
             self.runtime.report.reject(self.kind, self.stream_name, key, f"contact row is {size} bytes, over import_max_bytes",

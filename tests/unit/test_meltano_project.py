@@ -1,0 +1,67 @@
+"""meltano.yml declares every plugin setting, as the plugins themselves describe them (`--about`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+# The SDK's built-in settings: Meltano users know them from every SDK plugin.
+SDK_BUILTINS = {
+    "stream_maps", "stream_map_config", "faker_config", "flattening_enabled", "flattening_max_depth",
+    "flattening_max_key_length", "flattening_separator", "batch_config", "add_record_metadata", "load_method",
+}  # fmt: skip
+
+
+def project() -> dict:
+    return yaml.safe_load((REPO / "meltano.yml").read_text())
+
+
+def plugin(kind: str, name: str) -> dict:
+    return next(p for p in project()["plugins"][kind] if p["name"] == name)
+
+
+@pytest.mark.parametrize(("kind", "name"), [("extractors", "tap-amplitude"), ("loaders", "target-brevo")])
+def test_every_setting_is_declared_with_its_description(kind: str, name: str) -> None:
+    about = json.loads(subprocess.run([str(BIN / name), "--about", "--format=json"], capture_output=True, text=True, check=True).stdout)
+    properties = about["settings"]["properties"]
+    declared = {s["name"]: s for s in plugin(kind, name)["settings"]}
+    expected = set(properties) - SDK_BUILTINS
+    assert expected - set(declared) == set(), "settings missing from meltano.yml"
+    assert set(declared) - set(properties) == set(), "meltano.yml declares settings the plugin does not have"
+    for setting, spec in properties.items():
+        if setting in SDK_BUILTINS:
+            continue
+        assert declared[setting].get("description"), f"{setting} has no description in meltano.yml"
+        secret = bool(spec.get("writeOnly") or spec.get("secret"))
+        assert bool(declared[setting].get("sensitive")) == secret, f"{setting}: sensitive should be {secret}"
+    assert set(plugin(kind, name)["capabilities"]) <= set(about["capabilities"]) | {"catalog", "discover", "state"}
+
+
+def test_environments_job_and_schedule() -> None:
+    doc = project()
+    assert doc["default_environment"] == "dev"
+    assert {e["name"] for e in doc["environments"]} == {"dev", "prod"}
+    dev = next(e for e in doc["environments"] if e["name"] == "dev")
+    dev_urls = [p["config"].get("api_url", "") for group in dev["config"]["plugins"].values() for p in group]
+    assert all(u.startswith("http://127.0.0.1:") for u in dev_urls), "dev points at the sandbox"
+    prod = next(e for e in doc["environments"] if e["name"] == "prod")
+    prod_configs = [p.get("config", {}) for group in prod["config"]["plugins"].values() for p in group]
+    assert not any("api_url" in c for c in prod_configs), "prod uses the real hosts"
+    job = next(j for j in doc["jobs"] if j["name"] == "amplitude-to-brevo")
+    assert job["tasks"] == ["tap-amplitude target-brevo"]
+    assert any(s["job"] == "amplitude-to-brevo" and s["interval"] == "@hourly" for s in doc["schedules"])
+
+
+def test_default_mappings_are_the_readme_examples() -> None:
+    config = plugin("loaders", "target-brevo")["config"]
+    assert config["lists"] == {"active_users": 10, "power_users": 11, "churning_users": 12}
+    assert config["event_mapping"]["Purchase"] == "order_completed"
+    assert config["event_mapping"]["Add to Cart"] == "cart_updated"
+    assert config["property_mapping"]["user_properties.phone"] == "SMS"
