@@ -47,14 +47,19 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
     rows = [[c.get("email", "")] + [str(c.get("attributes", {}).get(a, "")) for a in SHOWN_ATTRIBUTES] for c in contacts]
     print(_table(rows, ["email", *SHOWN_ATTRIBUTES]))
 
+    summary_file = output / "brevo-summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     print("\n  Lists (cohort -> Brevo list):")
     rows = []
     for lst in _lists(sandbox):
         was = before["lists"].get(lst["id"], 0)
         now = lst["uniqueSubscribers"]
+        sync = summary.get("lists", {}).get(str(lst["id"]), {})
+        held = sync.get("removals_blocked", 0)
+        note = f"{held:,} removals held back (over mirror_max_removal_fraction)" if held else sync.get("mode", "")
         if now or was:
-            rows.append([lst["id"], lst["name"], f"{now:,}", f"{now - was:+,}"])
-    print(_table(rows, ["id", "name", "members", "change"]))
+            rows.append([lst["id"], lst["name"], f"{now:,}", f"{now - was:+,}", note])
+    print(_table(rows, ["id", "name", "members", "change", "sync"]))
 
     events = _page_all(sandbox, "brevo/events", "events")
     by_name = Counter(e.get("event_name") for e in events)
@@ -65,22 +70,13 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
     revenue = sum(float(o["order"].get("amount") or 0) for o in orders)
     print(f"\n  Orders: {stats['orders']:,} (+{delta('orders'):,} this run), revenue {revenue:,.2f}")
 
-    rejects = output / "brevo-rejects.jsonl"
-    reasons: Counter[str] = Counter()
-    examples: list[dict[str, Any]] = []
-    if rejects.exists():
-        for line in rejects.read_text().splitlines():
-            item = json.loads(line)
-            reasons[item.get("reason", "?").split(":")[0]] += 1  # the reason's kind, without the value
-            if len(examples) < 3:
-                examples.append(item)
-    print(f"\n  Rejected records (reported in {rejects.relative_to(output.parent)}): {sum(reasons.values()):,}")
-    if reasons:
-        print(_table([[r, f"{c:,}"] for r, c in reasons.most_common()], ["reason", "count"]))
+    rejects = summary.get("rejects", {})
+    print(f"\n  Rejected records this run: {rejects.get('total', 0):,} (each with its reason in "
+          f"{Path(rejects.get('file', 'the rejects file')).name})")
+    if rejects.get("by_reason"):
+        print(_table([[r, f"{c:,}"] for r, c in rejects["by_reason"].items()], ["reason", "count"]))
 
-    summary = output / "brevo-summary.json"
-    if summary.exists():
-        calls = json.loads(summary.read_text()).get("api_calls", {})
-        if calls:
-            print("\n  Brevo API calls by endpoint (from target-brevo's summary):")
-            print(_table([[k, f"{v:,}"] for k, v in sorted(calls.items())], ["endpoint", "calls"]))
+    calls = summary.get("api_calls", {})
+    if calls:
+        print("\n  Brevo API calls by endpoint (from target-brevo's summary):")
+        print(_table([[k, f"{v:,}"] for k, v in sorted(calls.items())], ["endpoint", "calls"]))
