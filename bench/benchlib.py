@@ -186,6 +186,7 @@ TAP = VENV_BIN / "tap-amplitude"
 EXPORT_STREAMS = ("events", "users", "revenue")
 _METRIC = re.compile(r'METRIC: (\{.*"metric":"record_count".*\})')
 _READ = re.compile(r"downloaded in ([0-9.]+) s, read in ([0-9.]+) s")
+_PASS = re.compile(r"Export summary: .* in ([0-9.]+) s \(")
 
 
 def tap_catalog(selected: Sequence[str]) -> dict[str, Any]:
@@ -214,6 +215,7 @@ class TapRun:
     records: dict[str, int]  # per stream, from the tap's METRIC record_count lines
     download_seconds: float  # summed over windows (overlaps reading)
     read_seconds: float  # summed over windows: decoding, building and writing records
+    export_seconds: float  # the export pass, from the tap's summary line (its start-up excluded)
 
 
 def run_tap(config: dict[str, Any], streams: Sequence[str], name: str, *,
@@ -234,7 +236,9 @@ def run_tap(config: dict[str, Any], streams: Sequence[str], name: str, *,
         stream = metric["tags"]["stream"]
         records[stream] = records.get(stream, 0) + int(metric["value"])
     phases = [(float(d), float(r)) for d, r in _READ.findall(log)]
-    return TapRun(measured, records, sum(d for d, _ in phases), sum(r for _, r in phases))
+    export_pass = _PASS.search(log)
+    return TapRun(measured, records, sum(d for d, _ in phases), sum(r for _, r in phases),
+                  float(export_pass.group(1)) if export_pass else measured.seconds)
 
 
 # -- machine facts and the results file --------------------------------------------------------------------

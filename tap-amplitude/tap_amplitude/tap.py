@@ -22,6 +22,7 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
 # meltano.yml declares these settings as text and the tap reads both forms (with float()).
 _NUMBER = th.CustomType({"type": ["number", "string"], "pattern": r"^-?[0-9]+(\.[0-9]+)?$"})
 
+
 class TapAmplitude(Tap):
     """Amplitude events (Export API), users and revenue derived from them, cohorts, cohort members, event types."""
 
