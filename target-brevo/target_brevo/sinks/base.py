@@ -111,3 +111,32 @@ class BrevoSink(BatchSink):
     def flush(self) -> None:  # pragma: no cover - abstract
         """Send everything held."""
         raise NotImplementedError
+
+
+class RequestBatchSink(BrevoSink):
+    """A sink that holds one bulk request (`self._batch`, a KeyedBatch) and sends it when it is full."""
+
+    _batch: Any
+
+    def _enqueue(self, key: str, item: Any, size: int) -> bool:
+        """Hold `item`, sending the held request first when it has no room; False if it can never fit."""
+        batch = self._batch
+        if batch.never_fits(size):
+            return False
+        if not batch.has_room(key, size):
+            self._send_batch()
+        batch.put(key, item, size)
+        if batch.full:
+            self._send_batch()
+        return True
+
+    def pending(self) -> int:
+        return len(self._batch)
+
+    def flush(self) -> None:
+        if len(self._batch):
+            self._send_batch()
+
+    def _send_batch(self) -> None:  # pragma: no cover - abstract
+        """Send the held request."""
+        raise NotImplementedError

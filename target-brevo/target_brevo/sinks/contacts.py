@@ -11,12 +11,12 @@ from target_brevo.chunking import KeyedBatch
 from target_brevo.imports import ENVELOPE_BYTES
 from target_brevo.jsonsafe import encoded as keep_encoded
 from target_brevo.mapping import PHONE_ATTRIBUTES, InvalidValue, coerce_attribute, get_path
-from target_brevo.sinks.base import BrevoSink
+from target_brevo.sinks.base import RequestBatchSink
 
 LOGGER = logging.getLogger("target_brevo.contacts")
 
 
-class ContactsSink(BrevoSink):
+class ContactsSink(RequestBatchSink):
     kind = "contacts"
     priority = 10
 
@@ -78,23 +78,9 @@ class ContactsSink(BrevoSink):
             row = {**earlier, **{k: v for k, v in row.items() if k != "attributes"}}
         encoded = keep_encoded(row)
         size = len(encoded) + 1
-        if batch.never_fits(size):
+        if not self._enqueue(key, encoded, size):
             self.runtime.report.reject(self.kind, self.stream_name, key, f"contact row is {size} bytes, over import_max_bytes",
                                        row)
-            return
-        if not batch.has_room(key, size):
-            self._send_batch()
-        batch.put(key, encoded, size)
-        if batch.full:
-            self._send_batch()
-
-    def pending(self) -> int:
-        return len(self._batch)
-
-    def flush(self) -> None:
-        """Send the last partial import; the target waits for every import before emitting a STATE."""
-        if len(self._batch):
-            self._send_batch()
 
     def _send_batch(self) -> None:
         rows = self._batch.take()

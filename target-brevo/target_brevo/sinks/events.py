@@ -20,7 +20,7 @@ from target_brevo.mapping import (
     to_identifier,
     to_text,
 )
-from target_brevo.sinks.base import BrevoSink
+from target_brevo.sinks.base import RequestBatchSink
 
 LOGGER = logging.getLogger("target_brevo.events")
 MAX_EVENT_PROPERTIES_BYTES = 50_000
@@ -28,7 +28,7 @@ _ENVELOPE = len(b'{"events":}')
 LEDGER_KIND = "event"
 
 
-class EventsSink(BrevoSink):
+class EventsSink(RequestBatchSink):
     kind = "events"
     priority = 40
 
@@ -99,21 +99,8 @@ class EventsSink(BrevoSink):
             report.count(self.kind, "skipped_already_delivered")
             return
         size = len(orjson.dumps(event)) + 1
-        if batch.never_fits(size):
+        if not self._enqueue(key, item, size):
             self.reject(record, f"event is {size} bytes, over the batch byte limit", key=key)
-            return
-        if not batch.has_room(key, size):
-            self._send_batch()
-        batch.put(key, item, size)
-        if batch.full:
-            self._send_batch()
-
-    def pending(self) -> int:
-        return len(self._batch)
-
-    def flush(self) -> None:
-        if len(self._batch):
-            self._send_batch()
 
     def _send_batch(self) -> None:
         part = self._batch.take()

@@ -10,13 +10,13 @@ import orjson
 from target_brevo.chunking import KeyedBatch
 from target_brevo.client import BrevoError
 from target_brevo.mapping import InvalidValue, content_key, get_path, to_datetime_iso, to_identifier, to_number, to_text
-from target_brevo.sinks.base import BrevoSink
+from target_brevo.sinks.base import RequestBatchSink
 
 LOGGER = logging.getLogger("target_brevo.orders")
 _ENVELOPE = len(b'{"orders":,"historical":false}')
 
 
-class OrdersSink(BrevoSink):
+class OrdersSink(RequestBatchSink):
     kind = "orders"
     priority = 50
 
@@ -80,21 +80,8 @@ class OrdersSink(BrevoSink):
         if order_id in batch:
             self.runtime.report.count(self.kind, "duplicates_in_input")  # Brevo upserts by id: the last version wins
         size = len(orjson.dumps(order)) + 1
-        if batch.never_fits(size):
+        if not self._enqueue(order_id, item, size):
             self.reject(record, f"order is {size} bytes, over the batch byte limit", key=order_id)
-            return
-        if not batch.has_room(order_id, size):
-            self._send_batch()
-        batch.put(order_id, item, size)
-        if batch.full:
-            self._send_batch()
-
-    def pending(self) -> int:
-        return len(self._batch)
-
-    def flush(self) -> None:
-        if len(self._batch):
-            self._send_batch()
 
     def _send_batch(self) -> None:
         part = self._batch.take()
