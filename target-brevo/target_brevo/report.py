@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from target_brevo.jsonsafe import json_safe
+from target_brevo.mapping.jsonsafe import json_safe
 
 
 class RejectsFile:

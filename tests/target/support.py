@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from brevo_spec import assert_request_valid
-from target_brevo import client as client_module
+from target_brevo.brevo import http as http_module
 from target_brevo.target import TargetBrevo
 
 
@@ -111,7 +111,7 @@ class _SpecHook:
 def run_target(config: dict[str, Any], messages: list[dict[str, Any]], *, expect_error: type[BaseException] | None = None,
                ) -> RunResult:
     hook = _SpecHook()
-    original = client_module.BrevoClient.__init__
+    original = http_module.BrevoHttp.__init__
 
     def patched(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
@@ -124,7 +124,7 @@ def run_target(config: dict[str, Any], messages: list[dict[str, Any]], *, expect
     root = logging.getLogger()
     root.addHandler(handler)
     logging.getLogger("target_brevo").setLevel(logging.INFO)
-    client_module.BrevoClient.__init__ = patched  # type: ignore[method-assign]
+    http_module.BrevoHttp.__init__ = patched  # type: ignore[method-assign]
     error: BaseException | None = None
     try:
         with contextlib.redirect_stdout(stdout):
@@ -133,9 +133,9 @@ def run_target(config: dict[str, Any], messages: list[dict[str, Any]], *, expect
                 target.listen(io.StringIO(to_lines(messages)))
             except BaseException as exc:  # noqa: BLE001
                 error = exc
-                target._finish(ok=False)
+                target.finish(ok=False)
     finally:
-        client_module.BrevoClient.__init__ = original  # type: ignore[method-assign]
+        http_module.BrevoHttp.__init__ = original  # type: ignore[method-assign]
         root.removeHandler(handler)
     if expect_error is not None:
         assert isinstance(error, expect_error), f"expected {expect_error.__name__}, got {error!r}"

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from target_brevo.client import BrevoError
+from target_brevo.brevo.errors import BrevoError
 
 from .support import (
     COHORTS_SCHEMA,

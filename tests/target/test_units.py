@@ -1,4 +1,4 @@
-"""Pure parts of target-brevo: mapping, coercion, chunking, settings, ledger, rejects, client checks."""
+"""Pure parts of target-brevo: mapping, coercion, batching, settings, ledger, rejects, client checks."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import orjson
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from target_brevo.chunking import ItemTooLarge, chunk
-from target_brevo.client import check_api_url, rate_bucket
-from target_brevo.jsonsafe import json_safe
-from target_brevo.ledger import Ledger
-from target_brevo.mapping import (
+from target_brevo.brevo.api import _failed_indexes
+from target_brevo.brevo.errors import BrevoError
+from target_brevo.brevo.http import check_api_url, rate_bucket
+from target_brevo.delivery.batch import KeyedBatch, send_splitting
+from target_brevo.delivery.ledger import Ledger
+from target_brevo.mapping.jsonsafe import json_safe
+from target_brevo.mapping.values import (
     InvalidValue,
     attribute_type_from_schema,
     coerce_attribute,
@@ -28,7 +30,6 @@ from target_brevo.mapping import (
 )
 from target_brevo.report import RejectsFile, RunReport
 from target_brevo.settings import parse_settings
-from target_brevo.sinks.events import _failed_indexes
 
 
 def test_json_safe_converts_sdk_types():
@@ -111,20 +112,43 @@ def test_names_and_property_keys_normalised():
     assert to_datetime_iso(dt.datetime(2026, 1, 2, 3, 4, 5), millis=False) == "2026-01-02T03:04:05Z"
 
 
-def test_chunk_respects_rows_and_bytes():
-    items = [{"i": i, "pad": "x" * 50} for i in range(100)]
-    parts = list(chunk(items, max_rows=30, max_bytes=10_000))
-    assert [len(p) for p in parts] == [30, 30, 30, 10]
-    parts = list(chunk(items, max_rows=1000, max_bytes=700, envelope_bytes=20))
-    assert sum(len(p) for p in parts) == 100
-    for part in parts:
-        assert len(orjson.dumps(part)) + 20 <= 700
-    with pytest.raises(ItemTooLarge):
-        list(chunk([{"pad": "x" * 1000}], max_rows=10, max_bytes=500))
-    dropped = []
-    assert list(chunk([{"pad": "x" * 1000}, {"a": 1}], max_rows=10, max_bytes=500,
-                      on_too_large=lambda item, size: dropped.append(size))) == [[{"a": 1}]]
-    assert dropped and dropped[0] > 500
+def test_send_splitting_isolates_refused_items():
+    sent: list[list[int]] = []
+    refused: list[tuple[int, str]] = []
+
+    def send(items: list[int]) -> int:
+        if 3 in items or 6 in items:
+            raise BrevoError("POST /x: 400 bad", status=400, code="invalid_parameter", reason="bad")
+        sent.append(items)
+        return len(items)
+
+    accepted = send_splitting(list(range(8)), send, lambda item, why: refused.append((item, why)), what="thing")
+    assert accepted == 6 and sorted(i for part in sent for i in part) == [0, 1, 2, 4, 5, 7]
+    assert refused == [(3, "Brevo refused the thing (400 invalid_parameter): bad"),
+                       (6, "Brevo refused the thing (400 invalid_parameter): bad")]
+
+
+def test_send_splitting_refuses_named_items_and_resends_the_rest():
+    calls: list[list[str]] = []
+
+    def send(items: list[str]) -> int:
+        calls.append(items)
+        if "b" in items:
+            raise BrevoError("400", status=400, item_errors={1: "invalid identifiers"})
+        return len(items)
+
+    refused: list[tuple[str, str]] = []
+    assert send_splitting(["a", "b", "c"], send, lambda item, why: refused.append((item, why)), what="event") == 2
+    assert calls == [["a", "b", "c"], ["a", "c"]]
+    assert refused == [("b", "Brevo rejected the event: invalid identifiers")]
+
+
+def test_send_splitting_does_not_split_on_auth_or_server_errors():
+    def send(items: list[int]) -> int:
+        raise BrevoError("401", status=401)
+
+    with pytest.raises(BrevoError):
+        send_splitting([1, 2], send, lambda item, why: None, what="x")
 
 
 def base_config(**extra):
@@ -135,13 +159,14 @@ def test_settings_defaults_route_tap_amplitude_streams():
     settings = parse_settings(base_config(stream_types={"customers": "contacts", "events": "skip"}))
     assert settings.stream_types == {"users": "contacts", "events": "skip", "revenue": "orders",
                                      "cohort_members": "list_members", "cohorts": "lists", "customers": "contacts"}
-    assert settings.ext_id_fields == ["user_id"]
-    assert settings.email_fields[0] == "email"
+    assert settings.identity.ext_id_fields == ("user_id",)
+    assert settings.identity.email_fields[0] == "email"
 
 
 def test_settings_email_identity_follows_property_mapping():
     settings = parse_settings(base_config(property_mapping={"props.mail": "email", "first_name": "FIRSTNAME"}))
-    assert settings.email_fields[0] == "props.mail"
+    assert settings.identity.email_fields[0] == "props.mail"
+    assert settings.contacts.attributes == {"first_name": "FIRSTNAME"}  # identity targets are not attributes
 
 
 @pytest.mark.parametrize(
@@ -170,7 +195,7 @@ def test_lists_setting_forms():
         cohort_sync_mode="mirror", mirror_max_removal_fraction=0.1))
     assert settings.lists["active_users"].list_id == 10
     assert settings.lists["active_users"].sync_mode == "mirror"
-    assert settings.lists["active_users"].max_removal_fraction == 0.1
+    assert settings.lists["active_users"].removal_cap.max_fraction == 0.1
     assert settings.lists["power"].sync_mode == "append"
     assert settings.lists["churn"].list_name == "Churning users"
 
@@ -195,14 +220,11 @@ def test_ledger_records_deliveries_across_reopen(tmp_path):
     ledger.forget("event", ["c"])
     ledger.close()
     ledger = Ledger(path)
-    assert ledger.delivered("event", ["a", "b", "c", "d"]) == {"a", "b"}
-    assert ledger.count("event", "inflight") == 0
+    assert [k for k in "abcd" if ledger.is_delivered("event", k)] == ["a", "b"]
     ledger.forget("event", ["a"])  # never forgets a delivered key
-    assert ledger.delivered("event", ["a"]) == {"a"}
-    assert ledger.delivered("order", ["a"]) == set()
-    many = [f"k{i}" for i in range(1200)]
-    ledger.mark_delivered("event", many)
-    assert len(ledger.delivered("event", many)) == 1200
+    assert ledger.is_delivered("event", "a")
+    assert not ledger.is_delivered("order", "a")
+    ledger.close()
 
 
 def test_rejects_file_is_private_jsonl_without_secret(tmp_path):
@@ -230,8 +252,6 @@ def test_failed_indexes_from_207_body():
 
 
 def test_keyed_batch_bounds_rows_and_bytes_and_replaces_by_key():
-    from target_brevo.chunking import KeyedBatch
-
     batch: KeyedBatch[str] = KeyedBatch(max_rows=3, max_bytes=100, envelope_bytes=10)  # 12 bytes when empty
     assert batch.never_fits(89)
     assert batch.has_room("a", 40)
@@ -252,7 +272,7 @@ def test_encoded_rows_are_exact_size():
     import sys
     import tracemalloc
 
-    from target_brevo.jsonsafe import encoded
+    from target_brevo.mapping.jsonsafe import encoded
 
     tracemalloc.start()
     try:
@@ -265,19 +285,20 @@ def test_encoded_rows_are_exact_size():
 
 
 def test_rate_window_end_is_the_earliest_bound_seen():
-    from target_brevo.client import BrevoClient
+    from target_brevo.brevo.http import BrevoHttp, RetryPolicy
 
     slept: list[float] = []
-    client = BrevoClient("xkeysib-unit", "http://127.0.0.1:9/v3", sleep=slept.append)
+    policy = RetryPolicy(max_retries=0, backoff_base=0.1, backoff_max=1.0, timeout=1.0)
+    client = BrevoHttp("xkeysib-unit", "http://127.0.0.1:9/v3", policy, sleep=slept.append)
     headers = {"x-sib-ratelimit-remaining": "1", "x-sib-ratelimit-reset": "1"}
     client._observe("events", headers)  # first call of the window: it ends within 1 s from now
-    first_bound = client._buckets["events"].reset_at
+    first_bound = client._windows["events"].reset_at
     client._observe("events", {**headers, "x-sib-ratelimit-remaining": "0"})  # later call, same window
-    assert client._buckets["events"].reset_at == first_bound  # the later, looser bound does not win
+    assert client._windows["events"].reset_at == first_bound  # the later, looser bound does not win
     client._pace("events")
     assert len(slept) == 1 and 0 < slept[0] <= 1.0
     client._observe("events", {**headers, "x-sib-ratelimit-remaining": "9"})  # a new window: remaining went up
-    assert client._buckets["events"].reset_at > first_bound
+    assert client._windows["events"].reset_at > first_bound
     client.close()
 
 
@@ -298,16 +319,20 @@ def test_report_counts_attribute_rejects_apart_from_rejected_records(tmp_path):
 
 
 def test_import_wait_is_learned_from_completed_imports():
-    from types import SimpleNamespace
+    from target_brevo.brevo.api import ImportProcess
+    from target_brevo.delivery.imports import ContactImports
+    from target_brevo.settings import ImportWaits
 
-    from target_brevo.imports import ImportQueue
+    waits = ImportWaits(initial_seconds=1.0, max_seconds=30.0, timeout_seconds=60.0)
+    queue = ContactImports(None, None, max_rows=10, max_bytes=1000, waits=waits)  # type: ignore[arg-type]
+    assert queue.expected_seconds(5_000) == 1.0
+    assert queue.expected_seconds(30_000) == 3.0  # before anything is learned: 1 s per 10,000 rows
 
-    settings = SimpleNamespace(process_poll_initial_seconds=1.0)
-    queue = ImportQueue(SimpleNamespace(settings=settings))
-    assert queue._expected_seconds(5_000) == 1.0
-    assert queue._expected_seconds(30_000) == 3.0  # before anything is learned: 1 s per 10,000 rows
-    queue._learn(1_000, {"created_at": "2026-01-01T00:00:00.000Z", "completed_at": "2026-01-01T00:00:00.500Z"})
+    def process(created: str, completed: str) -> ImportProcess:
+        return ImportProcess.parse({"id": 1, "created_at": created, "completed_at": completed})
+
+    queue._learn(1_000, process("2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00.500Z"))
     # Brevo works in turn: the second import started when the first one finished
-    queue._learn(21_000, {"created_at": "2026-01-01T00:00:00.100Z", "completed_at": "2026-01-01T00:00:02.500Z"})
+    queue._learn(21_000, process("2026-01-01T00:00:00.100Z", "2026-01-01T00:00:02.500Z"))
     assert queue._base_seconds == 0.5
-    assert queue._expected_seconds(42_000) == pytest.approx(0.5 + 42_000 * (1.5 / 21_000))
+    assert queue.expected_seconds(42_000) == pytest.approx(0.5 + 42_000 * (1.5 / 21_000))

@@ -1,1 +1,1 @@
-"""One sink per Brevo object type; each turns a batch of records into bulk Brevo calls."""
+"""Thin sinks: each routes a stream's records through a mapping rule into a delivery."""

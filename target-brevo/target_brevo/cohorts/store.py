@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from target_brevo.brevo.api import ContactIdentity
 
 _SCHEMA = """
 CREATE TABLE current (list_id INTEGER, email TEXT, ext_id TEXT, added INTEGER DEFAULT 0);
@@ -26,14 +28,15 @@ _IN_LIST = """((r.email IS NOT NULL AND EXISTS (SELECT 1 FROM current c WHERE c.
             OR (r.ext_id IS NOT NULL AND EXISTS (SELECT 1 FROM current c WHERE c.list_id=r.list_id AND c.ext_id=r.ext_id)))"""
 _PAGE = 5000
 
-Member = tuple[str | None, str | None]
 
 
 def member_key(email: str | None, ext_id: str | None) -> str:
     return f"e:{email}" if email else f"x:{ext_id}"
 
 
-class MembershipStore:
+class MemberStore:
+    """Sets of list members and received cohort members, on disk for the run (cohorts reach millions)."""
+
     def __init__(self) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="target-brevo-")
         self._db = sqlite3.connect(str(Path(self._dir.name) / "membership.sqlite3"), check_same_thread=False)
@@ -45,10 +48,11 @@ class MembershipStore:
         self.loaded: set[int] = set()
         self.original_size: dict[int, int] = {}
 
-    def load_current(self, list_id: int, members: object) -> None:
+    def load_current(self, list_id: int, members: Iterable[ContactIdentity]) -> None:
+        """Remember the list's members as Brevo has them now."""
         count = 0
         rows = []
-        for email, ext_id in members:  # type: ignore[attr-defined]
+        for email, ext_id in members:
             rows.append((list_id, email, ext_id))
             count += 1
             if len(rows) >= 5000:
@@ -60,12 +64,7 @@ class MembershipStore:
         self.loaded.add(list_id)
         self.original_size[list_id] = count
 
-    def mark_in_list(self, list_id: int, members: list[Member]) -> None:
-        self._db.executemany("INSERT INTO current(list_id, email, ext_id, added) VALUES (?,?,?,1)",
-                             [(list_id, e, x) for e, x in members])
-        self._db.commit()
-
-    def mark_removed(self, list_id: int, members: list[Member]) -> None:
+    def mark_removed(self, list_id: int, members: list[ContactIdentity]) -> None:
         for email, ext_id in members:
             if email:
                 self._db.execute("DELETE FROM current WHERE list_id=? AND email=?", (list_id, email))
@@ -105,7 +104,7 @@ class MembershipStore:
             f"SELECT count(*) FROM received r WHERE r.applied=0 AND r.cohort=? AND r.list_id=? AND {condition}",  # noqa: S608
             (cohort, list_id)).fetchone()[0]
 
-    def iter_pending(self, cohort: str, list_id: int, *, in_list: bool) -> Iterator[Member]:
+    def iter_pending(self, cohort: str, list_id: int, *, in_list: bool) -> Iterator[ContactIdentity]:
         """Those members, page by page (the list's current members must not change meanwhile)."""
         condition = _IN_LIST if in_list else f"NOT {_IN_LIST}"
         after = 0
@@ -118,7 +117,7 @@ class MembershipStore:
                 return
             after = rows[-1][0]
             for _, email, ext_id in rows:
-                yield email, ext_id
+                yield ContactIdentity(email, ext_id)
 
     def apply_pending(self, cohort: str, list_id: int, *, added: bool) -> None:
         """Record the cohort's pending members as applied: now in the list (added) or out of it."""
@@ -136,7 +135,7 @@ class MembershipStore:
         self._db.execute("UPDATE received SET applied=1 WHERE applied=0 AND cohort=? AND list_id=?", (cohort, list_id))
         self._db.commit()
 
-    def not_received(self, list_id: int) -> list[Member]:
+    def not_received(self, list_id: int) -> list[ContactIdentity]:
         """Current members of the list that no cohort mapped to it delivered in this run (mirror removals)."""
         rows = self._db.execute(
             """SELECT DISTINCT c.email, c.ext_id FROM current c
@@ -145,7 +144,7 @@ class MembershipStore:
                  AND NOT (c.ext_id IS NOT NULL AND EXISTS (SELECT 1 FROM received r WHERE r.list_id=c.list_id AND r.ext_id=c.ext_id))""",
             (list_id,),
         )
-        return [(e, x) for e, x in rows]
+        return [ContactIdentity(e, x) for e, x in rows]
 
     def close(self) -> None:
         self._db.close()

@@ -1,4 +1,4 @@
-"""Record -> Brevo value mapping: property paths, attribute coercion, phones, emails and names."""
+"""Values from a record made into what Brevo takes: paths, attribute coercion, phones, emails and names."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ import orjson
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from target_brevo.jsonsafe import iso_utc, json_safe, number
+from target_brevo.mapping.jsonsafe import iso_utc, json_safe, number
 
 BREVO_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_-]+")
 PHONE_ATTRIBUTES = frozenset({"SMS", "WHATSAPP", "LANDLINE_NUMBER"})
-IDENTIFIER_ATTRIBUTES = frozenset({"EMAIL", "EXT_ID"}) | PHONE_ATTRIBUTES
 ATTRIBUTE_TYPES = ("text", "date", "float", "boolean", "multiple-choice", "id", "category", "user")
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})

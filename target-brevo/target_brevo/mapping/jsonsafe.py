@@ -47,11 +47,6 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def dumps(value: Any) -> bytes:
-    """Compact JSON bytes of an already JSON-safe value."""
-    return orjson.dumps(value)
-
-
 def encoded(value: Any) -> bytes:
     """Compact JSON bytes to keep for a while: orjson's own result holds a 4 KB allocation whatever
     its length, so rows held by the thousand are copied into exact-size bytes."""

@@ -26,7 +26,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
 """
-_CHUNK = 500
 
 
 @contextlib.contextmanager
@@ -44,6 +43,8 @@ def signals_held() -> Iterator[None]:
 
 
 class Ledger:
+    """Event keys Brevo accepted (`delivered`) or that were on their way when the run stopped (`inflight`)."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,21 +53,6 @@ class Ledger:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
-
-    def delivered(self, kind: str, keys: Iterable[str]) -> set[str]:
-        """The subset of `keys` Brevo already accepted."""
-        found: set[str] = set()
-        keys = list(keys)
-        with self._lock:
-            for start in range(0, len(keys), _CHUNK):
-                part = keys[start : start + _CHUNK]
-                marks = ",".join("?" * len(part))
-                rows = self._db.execute(
-                    f"SELECT key FROM deliveries WHERE kind=? AND status='delivered' AND key IN ({marks})",  # noqa: S608
-                    [kind, *part],
-                )
-                found.update(row[0] for row in rows)
-        return found
 
     def is_delivered(self, kind: str, key: str) -> bool:
         with self._lock:
@@ -100,10 +86,6 @@ class Ledger:
         keys = list(keys)
         with self._lock:
             self._db.executemany("DELETE FROM deliveries WHERE kind=? AND key=? AND status!='delivered'", [(kind, k) for k in keys])
-
-    def count(self, kind: str, status: str) -> int:
-        with self._lock:
-            return self._db.execute("SELECT count(*) FROM deliveries WHERE kind=? AND status=?", (kind, status)).fetchone()[0]
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,241 @@
+"""Every Brevo endpoint the target calls, one method each, with typed results.
+
+A call that fails for good raises `BrevoError`; no other module builds a Brevo URL or reads a Brevo
+error body. Bulk calls that Brevo refuses for what they carry raise with `refuses_items` true (and
+`item_errors` where Brevo names the refused items), so the caller can split the request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import orjson
+
+from target_brevo.brevo import limits
+from target_brevo.brevo.errors import BrevoError, describe, error_code, error_message
+from target_brevo.brevo.http import BrevoHttp, Response
+
+IMPORT_ENVELOPE_BYTES = 256  # bytes of an import body around its jsonBody array
+EVENTS_ENVELOPE_BYTES = len(b'{"events":}')
+ORDERS_ENVELOPE_BYTES = len(b'{"orders":,"historical":false}')
+_NOTHING_TO_DO = ("already in list", "already removed", "does not exist")
+
+
+class ContactIdentity(NamedTuple):
+    """How Brevo knows a contact: its email (lower case) and/or its ext_id."""
+
+    email: str | None
+    ext_id: str | None
+
+
+class ListChange(NamedTuple):
+    """The identifiers a list add/remove applied, and those it did not (unknown, or nothing to do)."""
+
+    success: list[Any]
+    failure: list[Any]
+
+
+@dataclass(frozen=True)
+class ImportProcess:
+    """A `/processes` entry: an import Brevo applies asynchronously."""
+
+    id: int
+    status: str | None
+    error: str | None
+    counters: dict[str, int]
+    created_at: float | None
+    completed_at: float | None
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> ImportProcess:
+        counters = ((body.get("info") or {}).get("import")) or {}
+        return cls(
+            id=int(body["id"]),
+            status=body.get("status"),
+            error=body.get("error"),
+            counters={str(k): int(v) for k, v in counters.items() if isinstance(v, int | float)},
+            created_at=_moment(body.get("created_at")),
+            completed_at=_moment(body.get("completed_at")),
+        )
+
+
+class BrevoApi:
+    """The Brevo endpoints of target-brevo over one `BrevoHttp` client."""
+
+    def __init__(self, http: BrevoHttp) -> None:
+        self.http = http
+
+    # -- contact attributes -------------------------------------------------------------------
+    def attribute_types(self) -> dict[str, str]:
+        """Brevo type of every contact attribute, by upper-case name."""
+        body = self._ok(self.http.call("GET", "/contacts/attributes"), "GET /contacts/attributes")
+        return {
+            str(a.get("name", "")).upper(): str(a.get("type") or "text") for a in (body or {}).get("attributes", [])
+        }
+
+    def create_attribute(self, name: str, attribute_type: str) -> None:
+        """Create a `normal` contact attribute; one that exists already is fine."""
+        response = self.http.call(
+            "POST",
+            "/contacts/attributes/{attributeCategory}/{attributeName}",
+            path_params={"attributeCategory": "normal", "attributeName": name},
+            json={"type": attribute_type},
+        )
+        if error_code(response.body) != "duplicate_parameter":
+            self._ok(response, f"creating contact attribute {name} ({attribute_type})")
+
+    # -- folders and lists --------------------------------------------------------------------
+    def folders(self) -> Iterator[dict[str, Any]]:
+        return self._pages("/contacts/folders", "folders", limits.FOLDERS_PAGE)
+
+    def create_folder(self, name: str) -> int:
+        body = self._ok(self.http.call("POST", "/contacts/folders", json={"name": name}), f"creating folder {name!r}")
+        return int(body["id"])
+
+    def lists(self) -> Iterator[dict[str, Any]]:
+        return self._pages("/contacts/lists", "lists", limits.LISTS_PAGE)
+
+    def create_list(self, name: str, folder_id: int | None) -> int:
+        response = self.http.call("POST", "/contacts/lists", json={"name": name, "folderId": folder_id})
+        return int(self._ok(response, f"creating list {name!r}")["id"])
+
+    def list_members(self, list_id: int) -> Iterator[ContactIdentity]:
+        """Every contact currently in the list, oldest first (contacts created meanwhile land on later
+        pages instead of shifting earlier ones)."""
+        params = {"listIds": [list_id], "sort": "asc"}
+        for contact in self._pages("/contacts", "contacts", limits.CONTACTS_PAGE, params):
+            email = contact.get("email")
+            ext_id = contact.get("ext_id") or (contact.get("attributes") or {}).get("EXT_ID")
+            yield ContactIdentity(
+                email.lower() if isinstance(email, str) else None, str(ext_id) if ext_id not in (None, "") else None
+            )
+
+    def add_to_list(self, list_id: int, id_type: str, values: list[str]) -> ListChange:
+        """Add up to 150 contacts by `emails` or `extIds`."""
+        return self._change_list("add", list_id, id_type, values)
+
+    def remove_from_list(self, list_id: int, id_type: str, values: list[str]) -> ListChange:
+        """Remove up to 150 contacts by `emails` or `extIds`."""
+        return self._change_list("remove", list_id, id_type, values)
+
+    def _change_list(self, action: str, list_id: int, id_type: str, values: list[str]) -> ListChange:
+        template = f"/contacts/lists/{{listId}}/contacts/{action}"
+        response = self.http.call("POST", template, path_params={"listId": list_id}, json={id_type: values})
+        if response.ok:
+            body = response.body or {}
+            result = body.get("contacts") if isinstance(body.get("contacts"), dict) else body
+            return ListChange(list(result.get("success") or []), list(result.get("failure") or []))
+        if response.status == 400 and any(text in error_message(response.body).lower() for text in _NOTHING_TO_DO):
+            return ListChange([], list(values))
+        raise self._error(response, f"POST /contacts/lists/{list_id}/contacts/{action}")
+
+    # -- contact import and its processes -----------------------------------------------------
+    @staticmethod
+    def import_body(rows: list[bytes], list_ids: list[int]) -> bytes:
+        """The `/contacts/import` body for rows already encoded as JSON."""
+        return (
+            b'{"jsonBody":['
+            + b",".join(rows)
+            + b'],"listIds":'
+            + orjson.dumps(list_ids)
+            + b',"updateExistingContacts":true,"emptyContactsAttributes":false}'
+        )
+
+    def import_contacts(self, rows: list[bytes], list_ids: list[int]) -> int | None:
+        """Upsert contacts (and put them in `list_ids`); returns the import's process id."""
+        response = self.http.call("POST", "/contacts/import", body=self.import_body(rows, list_ids))
+        process_id = self._ok(response, "POST /contacts/import").get("processId")
+        return int(process_id) if process_id is not None else None
+
+    def recent_processes(self, offset: int) -> list[ImportProcess]:
+        """One page of processes, newest first; an unreadable page is empty."""
+        params = {"limit": limits.PROCESSES_PAGE, "offset": offset, "sort": "desc"}
+        response = self.http.call("GET", "/processes", params=params)
+        if not response.ok:
+            return []
+        page = (response.body or {}).get("processes") or []
+        return [ImportProcess.parse(p) for p in page if isinstance(p, dict) and isinstance(p.get("id"), int)]
+
+    def process(self, process_id: int) -> ImportProcess:
+        response = self.http.call("GET", "/processes/{processId}", path_params={"processId": process_id})
+        return ImportProcess.parse({"id": process_id, **self._ok(response, f"GET /processes/{process_id}")})
+
+    # -- events and orders --------------------------------------------------------------------
+    def send_events(self, events: list[dict[str, Any]]) -> dict[int, str]:
+        """Send up to 200 events; returns the 0-based indexes Brevo refused (a 207) with its reasons.
+
+        A 400 raises with the refused indexes in `item_errors` (empty when Brevo named none)."""
+        response = self.http.call("POST", "/events/batch", json={"events": events})
+        failed = {i: m for i, m in _failed_indexes(response.body).items() if 0 <= i < len(events)}
+        if not response.ok:
+            raise self._error(response, "POST /events/batch", item_errors=failed)
+        return failed
+
+    def send_orders(self, orders: list[dict[str, Any]], *, historical: bool) -> None:
+        """Upsert up to 1000 orders by id."""
+        response = self.http.call("POST", "/orders/status/batch", json={"orders": orders, "historical": historical})
+        if response.ok:
+            return
+        label = "POST /orders/status/batch"
+        if error_code(response.body) == "permission_denied":
+            label += " (activate eCommerce in Brevo)"
+        raise self._error(response, label)
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _pages(
+        self, template: str, key: str, limit: int, params: dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            response = self.http.call("GET", template, params={**(params or {}), "limit": limit, "offset": offset})
+            body = self._ok(response, f"GET {template}")
+            items = body.get(key) or []
+            yield from items
+            offset += len(items)
+            count = body.get("count")
+            if len(items) < limit or (isinstance(count, int) and offset >= count):
+                return
+
+    def _ok(self, response: Response, label: str) -> Any:
+        """The body of a 2xx answer (an object, `{}` when empty); otherwise raise."""
+        if not response.ok:
+            raise self._error(response, label)
+        return response.body if response.body is not None else {}
+
+    def _error(self, response: Response, label: str, item_errors: dict[int, str] | None = None) -> BrevoError:
+        return BrevoError(
+            self.http.redact(describe(label, response.status, response.body)),
+            status=response.status,
+            code=error_code(response.body),
+            reason=self.http.redact(error_message(response.body)),
+            item_errors=item_errors,
+        )
+
+
+def _failed_indexes(body: Any) -> dict[int, str]:
+    """0-based index -> Brevo's message, from a 207/400 `errors: [{eventIndex: [...], message}]` body."""
+    failed: dict[int, str] = {}
+    if not isinstance(body, dict):
+        return failed
+    for error in body.get("errors") or []:
+        if not isinstance(error, dict):
+            continue
+        indexes = error.get("eventIndex")
+        if isinstance(indexes, int):
+            indexes = [indexes]
+        for index in indexes or []:
+            if isinstance(index, int):
+                failed[index] = str(error.get("message") or "rejected")
+    return failed
+
+
+def _moment(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None

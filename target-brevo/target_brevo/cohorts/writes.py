@@ -1,0 +1,98 @@
+"""List membership changes in Brevo: adds (by list call or by import) and removals, 150 per call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from target_brevo.brevo.api import BrevoApi, ContactIdentity
+from target_brevo.cohorts.lists import list_label
+from target_brevo.cohorts.store import MemberStore
+from target_brevo.delivery.imports import ContactImports
+from target_brevo.mapping.contacts import member_row
+from target_brevo.report import RunReport
+
+REPORT_AS = "list_members"
+T = TypeVar("T")
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _by_id_type(
+    members: list[ContactIdentity],
+) -> list[tuple[str, list[ContactIdentity], Callable[[ContactIdentity], str]]]:
+    """Brevo's list calls take emails or ext_ids: members with an email go by email, the others by ext_id."""
+    return [
+        ("emails", [m for m in members if m.email], lambda m: m.email.lower()),  # type: ignore[union-attr]
+        ("extIds", [m for m in members if not m.email], lambda m: str(m.ext_id)),
+    ]
+
+
+class ListWriter:
+    """Applies membership changes to Brevo lists and keeps the member store in step."""
+
+    def __init__(
+        self,
+        api: BrevoApi,
+        imports: ContactImports,
+        store: MemberStore,
+        report: RunReport,
+        *,
+        call_size: int,
+        import_threshold: int,
+        dry_run: bool,
+    ) -> None:
+        self.api = api
+        self.imports = imports
+        self.store = store
+        self.report = report
+        self.call_size = call_size
+        self.import_threshold = import_threshold
+        self.dry_run = dry_run
+
+    def remove(self, list_id: int, members: list[ContactIdentity]) -> int:
+        if not members:
+            return 0
+        label = list_label(list_id)
+        if self.dry_run:
+            self.report.list_count(label, "would_remove", len(members))
+            self.store.mark_removed(list_id, members)
+            return len(members)
+        removed = 0
+        for id_type, group, value in _by_id_type(members):
+            for part in _chunks(group, self.call_size):
+                change = self.api.remove_from_list(list_id, id_type, [value(m) for m in part])
+                removed += len(change.success)
+                self.store.mark_removed(list_id, part)
+        self.report.list_count(label, "removed", removed)
+        return removed
+
+    def add(self, list_id: int, count: int, members: Iterator[ContactIdentity], *, stream: str) -> None:
+        """Add members to a list: many (or while contacts are being imported anyway) through one import
+        per body with the list id, which also creates contacts Brevo does not know; few through
+        contacts/add (150 per call, no process to poll), importing those Brevo does not know."""
+        label = list_label(list_id)
+        if self.dry_run:
+            self.report.list_count(label, "would_add", count)
+            return
+        if count > self.import_threshold or self.imports.outstanding:
+            self._import(list_id, members, stream)
+            return
+        self.imports.settle()  # contacts/add needs the contacts imported before to exist
+        unknown: list[ContactIdentity] = []
+        for id_type, group, value in _by_id_type(list(members)):
+            for part in _chunks(group, self.call_size):
+                change = self.api.add_to_list(list_id, id_type, [value(m) for m in part])
+                self.report.list_count(label, "added", len(change.success))
+                failed = {str(v).lower() if id_type == "emails" else str(v) for v in change.failure}
+                unknown.extend(m for m in part if value(m) in failed)
+        if unknown:  # not in Brevo yet: the import creates them and puts them in the list in one go
+            self._import(list_id, iter(unknown), stream)
+
+    def _import(self, list_id: int, members: Iterator[ContactIdentity], stream: str) -> None:
+        rows = (member_row(m) for m in members)
+        added = self.imports.send_rows(rows, [list_id], report_as=REPORT_AS, stream=stream)
+        self.report.list_count(list_label(list_id), "added_by_import", added)

@@ -1,0 +1,65 @@
+"""Contact attributes: Brevo's list read once, the mapped ones that are missing created before the first import."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from target_brevo.brevo.api import BrevoApi
+from target_brevo.mapping.contacts import BUILT_IN_ATTRIBUTES
+from target_brevo.mapping.values import attribute_type_from_schema, schema_at
+from target_brevo.report import RunReport
+
+LOGGER = logging.getLogger("target_brevo.attributes")
+
+
+class AttributeCatalog:
+    """The Brevo type of every attribute the mapping writes, creating missing ones when allowed."""
+
+    def __init__(
+        self,
+        api: BrevoApi,
+        report: RunReport,
+        *,
+        configured_types: dict[str, str],
+        create_missing: bool,
+        dry_run: bool,
+    ) -> None:
+        self.api = api
+        self.report = report
+        self.configured_types = configured_types
+        self.create_missing = create_missing
+        self.dry_run = dry_run
+        self._known: dict[str, str] | None = None
+
+    def types_for(self, mapping: dict[str, str], schema: dict[str, Any]) -> dict[str, str]:
+        """Brevo type of every attribute `mapping` (source path -> attribute) writes."""
+        if self._known is None:
+            self._known = self.api.attribute_types()
+        known = self._known
+        types: dict[str, str] = {}
+        for source, name in mapping.items():
+            if name in known:
+                types[name] = known[name]
+                continue
+            if name in BUILT_IN_ATTRIBUTES:
+                types[name] = "text"
+                continue
+            wanted = self.configured_types.get(name) or attribute_type_from_schema(schema_at(schema, source))
+            self._create(name, wanted)
+            known[name] = types[name] = wanted
+        return types
+
+    def _create(self, name: str, attribute_type: str) -> None:
+        if not self.create_missing:
+            LOGGER.warning(
+                "Brevo has no contact attribute %s and create_missing_attributes is off: Brevo will ignore its values",
+                name,
+            )
+        elif self.dry_run:
+            self.report.count("attributes", "would_create")
+            LOGGER.info("Dry run: would create contact attribute %s (%s)", name, attribute_type)
+        else:
+            self.api.create_attribute(name, attribute_type)
+            self.report.count("attributes", "created")
+            LOGGER.info("Created Brevo contact attribute %s (%s)", name, attribute_type)

@@ -1,0 +1,54 @@
+"""Contacts into Brevo: one import body held, merged per contact, sent through `ContactImports` when full."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+
+from target_brevo.delivery.batch import HeldRequest
+from target_brevo.delivery.imports import ContactImports
+from target_brevo.mapping.contacts import ContactRow, merge_rows
+from target_brevo.mapping.jsonsafe import encoded
+from target_brevo.report import RunReport
+
+REPORT_AS = "contacts"
+
+
+class ContactDelivery(HeldRequest[bytes]):
+    """Upserts one stream's contact rows in bulk into the list every imported contact joins."""
+
+    def __init__(
+        self,
+        imports: ContactImports,
+        report: RunReport,
+        *,
+        stream: str,
+        contacts_list: Callable[[], int],
+        dry_run: bool,
+    ) -> None:
+        super().__init__(imports.new_batch())
+        self.imports = imports
+        self.report = report
+        self.contacts_list = contacts_list
+        self.dry_run = dry_run
+        self.stream = stream
+
+    def put(self, contact: ContactRow) -> None:
+        """Hold the contact's row; a contact already held gets one merged row (later values win), since
+        Brevo counts repeats within an import as duplicates."""
+        row = contact.row
+        if contact.key in self._batch:
+            self.report.count(REPORT_AS, "merged_duplicates")
+            row = merge_rows(orjson.loads(self._batch.items[contact.key]), row)
+        line = encoded(row)
+        size = len(line) + 1
+        if not self._hold(contact.key, line, size):
+            self.report.reject(REPORT_AS, self.stream, contact.key, f"contact row is {size} bytes, over import_max_bytes", row)
+
+    def _send(self, items: list[bytes]) -> None:
+        if self.dry_run:
+            self.report.count(REPORT_AS, "would_upsert", len(items))
+            return
+        accepted = self.imports.send(items, [self.contacts_list()], report_as=REPORT_AS, stream=self.stream)
+        self.report.count(REPORT_AS, "upserted", accepted)

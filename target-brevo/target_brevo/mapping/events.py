@@ -1,0 +1,91 @@
+"""Record -> Brevo custom event (`/events/batch` item)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from target_brevo.brevo.limits import EVENT_PROPERTIES_BYTES
+from target_brevo.mapping.identity import IdentityRules
+from target_brevo.mapping.jsonsafe import size_of
+from target_brevo.mapping.values import (
+    InvalidValue,
+    content_key,
+    get_path,
+    normalise_name,
+    normalise_properties,
+    to_datetime_iso,
+    to_identifier,
+    to_text,
+)
+
+DEFAULT_EVENT_FIELDS = {"uuid": "uuid", "name": "event_type", "time": "event_time", "properties": "event_properties"}
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Brevo event and its key in the ledger (the source uuid, else a hash of the record)."""
+
+    key: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UnmappedEvent:
+    """An event type without an `event_mapping` entry, not forwarded."""
+
+    event_type: str
+
+
+@dataclass(frozen=True)
+class EventRules:
+    """How a record becomes a Brevo event: field paths, the name mapping, contact properties, identity."""
+
+    fields: dict[str, str]
+    names: dict[str, str]
+    forward_unmapped: bool
+    contact_properties: dict[str, str]
+    identity: IdentityRules
+
+    def to_event(self, record: dict[str, Any]) -> Event | UnmappedEvent:
+        """The Brevo event of `record`; InvalidValue when it cannot be one."""
+        fields = self.fields
+        event_type = to_identifier(get_path(record, fields["name"]))
+        if not event_type:
+            raise InvalidValue(f"no event name in {fields['name']!r}")
+        name = self.names.get(event_type)
+        if name is None:
+            if not self.forward_unmapped:
+                return UnmappedEvent(event_type)
+            name = normalise_name(event_type)
+            if not name:
+                raise InvalidValue(f"event name {event_type!r} has no allowed character left after normalisation")
+        key = to_identifier(get_path(record, fields["uuid"])) or content_key(record)
+        identifiers = IdentityRules.event_identifiers(self.identity.read(record))
+        if not identifiers:
+            raise InvalidValue("no identifier: the event has no valid email and no ext_id")
+        event: dict[str, Any] = {"event_name": name, "identifiers": identifiers}
+        when = get_path(record, fields["time"])
+        if when not in (None, ""):
+            event["event_date"] = to_datetime_iso(when)
+        properties = get_path(record, fields["properties"])
+        if properties:
+            if not isinstance(properties, dict):
+                raise InvalidValue(f"{fields['properties']!r} is not an object")
+            properties = normalise_properties(properties)
+            if size_of(properties) > EVENT_PROPERTIES_BYTES:
+                raise InvalidValue("event_properties are over Brevo's 50 KB limit")
+            event["event_properties"] = properties
+        contact_properties = self._contact_properties(record)
+        if contact_properties:
+            event["contact_properties"] = contact_properties
+        return Event(key, event)
+
+    def _contact_properties(self, record: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for source, attribute in self.contact_properties.items():
+            value = get_path(record, source)
+            if value is None or value == "":
+                continue
+            out[attribute] = value if isinstance(value, int) and not isinstance(value, bool) else to_text(value)
+        return out
