@@ -40,7 +40,6 @@ from typing import Any
 
 import orjson
 import psutil
-
 from sandbox.process import SandboxProcess, running
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,13 +65,24 @@ LIST_CALL = 150  # contacts per list add/remove call
 MEMBER_PAGE = 1000  # GET /contacts?listIds=... page
 PROCESS_PAGE = 50  # GET /processes page: one poll sees up to 50 imports
 
-EVENT_MAPPING = {"Sign Up": "signed_up", "Add to Cart": "cart_updated", "Purchase": "order_completed",
-                 "Subscription Started": "subscription_started", "Feature Click": "feature_used"}
+EVENT_MAPPING = {
+    "Sign Up": "signed_up",
+    "Add to Cart": "cart_updated",
+    "Purchase": "order_completed",
+    "Subscription Started": "subscription_started",
+    "Feature Click": "feature_used",
+}
 PROPERTY_MAPPING = {
-    "user_properties.email": "email", "user_properties.first_name": "FIRSTNAME",
-    "user_properties.last_name": "LASTNAME", "user_properties.phone": "SMS", "user_properties.plan": "PLAN",
-    "user_properties.signup_date": "SIGNUP_DATE", "user_properties.purchases": "ORDER_COUNT",
-    "user_properties.lifetime_revenue": "LTV", "last_active": "LAST_ACTIVE", "device_type": "DEVICE",
+    "user_properties.email": "email",
+    "user_properties.first_name": "FIRSTNAME",
+    "user_properties.last_name": "LASTNAME",
+    "user_properties.phone": "SMS",
+    "user_properties.plan": "PLAN",
+    "user_properties.signup_date": "SIGNUP_DATE",
+    "user_properties.purchases": "ORDER_COUNT",
+    "user_properties.lifetime_revenue": "LTV",
+    "last_active": "LAST_ACTIVE",
+    "device_type": "DEVICE",
 }
 ATTRIBUTE_TYPES = {"SIGNUP_DATE": "date", "LAST_ACTIVE": "date", "ORDER_COUNT": "float", "LTV": "float"}
 BUILT_IN_ATTRIBUTES = {"FIRSTNAME", "LASTNAME", "SMS"}  # a fresh Brevo account has these
@@ -80,11 +90,16 @@ BUILT_IN_ATTRIBUTES = {"FIRSTNAME", "LASTNAME", "SMS"}  # a fresh Brevo account 
 
 # ---------------------------------------------------------------- generated Singer messages
 
+
 def _schemas() -> dict[str, dict[str, Any]]:
     from tap_amplitude import schemas
 
-    return {"users": schemas.USERS, "events": schemas.EVENTS, "revenue": schemas.REVENUE,
-            "cohort_members": schemas.COHORT_MEMBERS}
+    return {
+        "users": schemas.USERS,
+        "events": schemas.EVENTS,
+        "revenue": schemas.REVENUE,
+        "cohort_members": schemas.COHORT_MEMBERS,
+    }
 
 
 def _schema(stream: str, keys: list[str]) -> dict[str, Any]:
@@ -111,15 +126,33 @@ def users(n: int, rng: random.Random) -> Iterator[dict[str, Any]]:
     plans = ["free", "pro", "team", "enterprise"]
     for i in range(n):
         phone = f"+1415555{i % 10000:04d}" if rng.random() > 0.05 else str(rng.randint(100, 99999))  # 5% invalid
-        yield {"amplitude_id": 10_000_000 + i, "user_id": f"user-{i:07d}", "device_id": f"d-{i:07d}",
-               "first_active": _when(i), "last_active": _when(i + 500),
-               "user_properties": {"email": f"user{i:07d}@example.com", "first_name": f"First{i}",
-                                   "last_name": f"Last{i}", "phone": phone, "plan": rng.choice(plans),
-                                   "signup_date": "2025-12-01", "purchases": rng.randint(0, 20),
-                                   "lifetime_revenue": round(rng.random() * 500, 2)},
-               "platform": "iOS", "os_name": "ios", "device_type": "Apple iPhone 15", "country": "United States",
-               "city": "San Francisco", "language": "English", "event_count": 12, "session_count": 3,
-               "window_start": _when(0), "window_end": _when(100_000)}
+        yield {
+            "amplitude_id": 10_000_000 + i,
+            "user_id": f"user-{i:07d}",
+            "device_id": f"d-{i:07d}",
+            "first_active": _when(i),
+            "last_active": _when(i + 500),
+            "user_properties": {
+                "email": f"user{i:07d}@example.com",
+                "first_name": f"First{i}",
+                "last_name": f"Last{i}",
+                "phone": phone,
+                "plan": rng.choice(plans),
+                "signup_date": "2025-12-01",
+                "purchases": rng.randint(0, 20),
+                "lifetime_revenue": round(rng.random() * 500, 2),
+            },
+            "platform": "iOS",
+            "os_name": "ios",
+            "device_type": "Apple iPhone 15",
+            "country": "United States",
+            "city": "San Francisco",
+            "language": "English",
+            "event_count": 12,
+            "session_count": 3,
+            "window_start": _when(0),
+            "window_end": _when(100_000),
+        }
 
 
 def events(n: int, users_count: int, rng: random.Random) -> Iterator[dict[str, Any]]:
@@ -127,14 +160,31 @@ def events(n: int, users_count: int, rng: random.Random) -> Iterator[dict[str, A
     for i in range(n):
         u = rng.randrange(users_count)
         event_type = types[i % len(types)]
-        yield {"uuid": f"00000000-0000-4000-8000-{i:012d}", "event_id": i, "event_type": event_type,
-               "amplitude_id": 10_000_000 + u, "user_id": f"user-{u:07d}", "device_id": f"d-{u:07d}",
-               "event_time": _when(i), "server_upload_time": _when(i + 1), "session_id": 1_767_225_600_000 + u,
-               "event_properties": {"screen": "checkout", "item_id": f"sku-{i % 500}", "value": i % 97,
-                                    "campaign source": "newsletter"},
-               "user_properties": {"email": f"user{u:07d}@example.com", "plan": "pro"},
-               "platform": "iOS", "os_name": "ios", "device_type": "Apple iPhone 15", "country": "United States",
-               "city": "San Francisco", "language": "English", "library": "amplitude-ios/8.0.0"}
+        yield {
+            "uuid": f"00000000-0000-4000-8000-{i:012d}",
+            "event_id": i,
+            "event_type": event_type,
+            "amplitude_id": 10_000_000 + u,
+            "user_id": f"user-{u:07d}",
+            "device_id": f"d-{u:07d}",
+            "event_time": _when(i),
+            "server_upload_time": _when(i + 1),
+            "session_id": 1_767_225_600_000 + u,
+            "event_properties": {
+                "screen": "checkout",
+                "item_id": f"sku-{i % 500}",
+                "value": i % 97,
+                "campaign source": "newsletter",
+            },
+            "user_properties": {"email": f"user{u:07d}@example.com", "plan": "pro"},
+            "platform": "iOS",
+            "os_name": "ios",
+            "device_type": "Apple iPhone 15",
+            "country": "United States",
+            "city": "San Francisco",
+            "language": "English",
+            "library": "amplitude-ios/8.0.0",
+        }
 
 
 def orders(n: int, users_count: int, rng: random.Random) -> Iterator[dict[str, Any]]:
@@ -142,21 +192,49 @@ def orders(n: int, users_count: int, rng: random.Random) -> Iterator[dict[str, A
         u = rng.randrange(users_count)
         price = round(5 + rng.random() * 95, 2)
         quantity = rng.randint(1, 3)
-        yield {"uuid": f"10000000-0000-4000-8000-{i:012d}", "event_type": "Purchase", "event_time": _when(i),
-               "server_upload_time": _when(i + 1), "amplitude_id": 10_000_000 + u, "user_id": f"user-{u:07d}",
-               "device_id": f"d-{u:07d}", "revenue": round(price * quantity, 2), "price": price,
-               "quantity": quantity, "product_id": f"sku-{i % 500}", "revenue_type": "purchase", "currency": "USD"}
+        yield {
+            "uuid": f"10000000-0000-4000-8000-{i:012d}",
+            "event_type": "Purchase",
+            "event_time": _when(i),
+            "server_upload_time": _when(i + 1),
+            "amplitude_id": 10_000_000 + u,
+            "user_id": f"user-{u:07d}",
+            "device_id": f"d-{u:07d}",
+            "revenue": round(price * quantity, 2),
+            "price": price,
+            "quantity": quantity,
+            "product_id": f"sku-{i % 500}",
+            "revenue_type": "purchase",
+            "currency": "USD",
+        }
 
 
 def cohort(members: range, snapshot: str) -> Iterator[dict[str, Any]]:
     size = len(members)
-    base = {"cohort_id": "bench_cohort", "cohort_name": "Bench cohort", "snapshot_id": snapshot,
-            "snapshot_size": size, "snapshot_at": _when(0)}
+    base = {
+        "cohort_id": "bench_cohort",
+        "cohort_name": "Bench cohort",
+        "snapshot_id": snapshot,
+        "snapshot_size": size,
+        "snapshot_at": _when(0),
+    }
     for position, u in enumerate(members, start=1):
-        yield {**base, "position": position, "snapshot_end": False, "amplitude_id": 10_000_000 + u,
-               "user_id": f"user-{u:07d}", "properties": {"email": f"user{u:07d}@example.com"}}
-    yield {**base, "position": size + 1, "snapshot_end": True, "amplitude_id": None, "user_id": None,
-           "properties": None}
+        yield {
+            **base,
+            "position": position,
+            "snapshot_end": False,
+            "amplitude_id": 10_000_000 + u,
+            "user_id": f"user-{u:07d}",
+            "properties": {"email": f"user{u:07d}@example.com"},
+        }
+    yield {
+        **base,
+        "position": size + 1,
+        "snapshot_end": True,
+        "amplitude_id": None,
+        "user_id": None,
+        "properties": None,
+    }
 
 
 def write_messages(path: Path, messages: Iterator[dict[str, Any]]) -> None:
@@ -166,6 +244,7 @@ def write_messages(path: Path, messages: Iterator[dict[str, Any]]) -> None:
 
 
 # ---------------------------------------------------------------- the minimum and the floor
+
 
 @dataclass
 class Minimum:
@@ -207,24 +286,25 @@ def packed(sizes: Iterator[int], max_rows: int, max_bytes: int, envelope: int) -
 
 
 def contact_row_sizes(n: int) -> Iterator[int]:
-    """Encoded import rows, built with the target's own mapping code (so the byte count is the real one)."""
-    from target_brevo.mapping import InvalidValue, coerce_attribute, get_path, normalise_email
+    """Encoded import rows, built by the target's own mapping rules (so the byte count is the real one)."""
+    from target_brevo.mapping.values import InvalidValue
+    from target_brevo.settings import parse_settings
 
-    types = {**dict.fromkeys(PROPERTY_MAPPING.values(), "text"), **ATTRIBUTE_TYPES}
+    settings = parse_settings(
+        {
+            "api_key": "xkeysib-bench",
+            "api_url": "http://127.0.0.1:9/v3",
+            "property_mapping": PROPERTY_MAPPING,
+            "default_region": "US",
+        }
+    )
+    types = {**dict.fromkeys(settings.contacts.attributes.values(), "text"), **ATTRIBUTE_TYPES}
     for record in users(n, random.Random(1)):
-        attributes: dict[str, Any] = {}
-        email = None
-        for path, name in PROPERTY_MAPPING.items():
-            value = get_path(record, path)
-            if name == "email":
-                email = normalise_email(value)
-                continue
-            try:
-                attributes[name] = coerce_attribute(name, value, types[name], "US")
-            except InvalidValue:
-                pass
-        attributes["EXT_ID"] = record["user_id"]
-        yield len(orjson.dumps({"attributes": attributes, "email": email}))
+        try:
+            contact = settings.contacts.to_row(record, settings.identity.read(record), types)
+        except InvalidValue:
+            continue
+        yield len(orjson.dumps(contact.row))
 
 
 def minimum_contacts(n: int) -> Minimum:
@@ -235,7 +315,11 @@ def minimum_contacts(n: int) -> Minimum:
     sizes = list(contact_row_sizes(n))
     imports = packed(iter(sizes), 10**9, IMPORT_MAX_BYTES, 256)
     at_cap = packed(iter(sizes), 10**9, IMPORT_HARD_CAP, 256)
-    m.add("contacts", imports, f"POST /contacts/import (8 MB bodies, as Brevo recommends; {at_cap} at the hard 10 MiB cap)")
+    m.add(
+        "contacts",
+        imports,
+        f"POST /contacts/import (8 MB bodies, as Brevo recommends; {at_cap} at the hard 10 MiB cap)",
+    )
     m.add("other", math.ceil(imports / PROCESS_PAGE), "GET /processes (one page sees 50 imports complete)")
     return m
 
@@ -254,8 +338,11 @@ def minimum_orders(n: int) -> Minimum:
 
 def minimum_mirror(list_size: int, adds: int, removals: int) -> Minimum:
     m = Minimum()
-    m.add("contacts", max(math.ceil(list_size / MEMBER_PAGE), 1),
-          "GET /contacts?listIds= pages of 1,000 (the list's current members, needed to diff)")
+    m.add(
+        "contacts",
+        max(math.ceil(list_size / MEMBER_PAGE), 1),
+        "GET /contacts?listIds= pages of 1,000 (the list's current members, needed to diff)",
+    )
     if adds:
         row_bytes = len(b'{"attributes":{"EXT_ID":"user-0000000"},"email":"user0000000@example.com"}') + 1
         imports = math.ceil(adds * row_bytes / IMPORT_MAX_BYTES)
@@ -270,6 +357,7 @@ def minimum_mirror(list_size: int, adds: int, removals: int) -> Minimum:
 
 
 # ---------------------------------------------------------------- running the target
+
 
 class RssSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
@@ -322,8 +410,9 @@ def brevo_counts(sandbox: SandboxProcess) -> tuple[dict[str, int], dict[str, dic
     return log["counts"].get("brevo", {}), log["statuses"].get("brevo", {})
 
 
-def run_target(sandbox: SandboxProcess, workdir: Path, name: str, config: dict[str, Any], messages: Path) -> tuple[
-        dict[str, int], int, float, dict[str, Any], float]:
+def run_target(
+    sandbox: SandboxProcess, workdir: Path, name: str, config: dict[str, Any], messages: Path
+) -> tuple[dict[str, int], int, float, dict[str, Any], float]:
     """Run the CLI once; (calls per endpoint, 429s, wall seconds, its summary, peak RSS MB)."""
     config_path = workdir / f"{name}.config.json"
     summary_path = workdir / f"{name}.summary.json"
@@ -331,8 +420,9 @@ def run_target(sandbox: SandboxProcess, workdir: Path, name: str, config: dict[s
     before, before_status = brevo_counts(sandbox)
     with messages.open("rb") as stdin, (workdir / f"{name}.stderr").open("wb") as stderr:
         started = time.perf_counter()
-        proc = subprocess.Popen([str(TARGET), "--config", str(config_path)], stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=stderr)
+        proc = subprocess.Popen(
+            [str(TARGET), "--config", str(config_path)], stdin=stdin, stdout=subprocess.PIPE, stderr=stderr
+        )
         sampler = RssSampler(proc.pid)
         sampler.start()
         out, _ = proc.communicate()
@@ -366,13 +456,17 @@ def import_tail_seconds(sandbox: SandboxProcess, after: int = 0) -> float:
         return 0.0
     newest = max(processes, key=lambda p: p["id"])
     done = max((p.get("completed_at") or p["created_at"]) for p in processes)
-    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()  # noqa: E731
+    parse = lambda s: datetime.fromisoformat(s).timestamp()
     return max(0.0, parse(done) - parse(newest["created_at"]))
 
 
 def base_config(sandbox: SandboxProcess, workdir: Path, name: str) -> dict[str, Any]:
-    return {"api_key": sandbox.brevo["api_key"], "api_url": sandbox.brevo["api"],
-            "ledger_path": str(workdir / f"{name}.ledger.sqlite3"), "rejects_file": str(workdir / f"{name}.rejects.jsonl")}
+    return {
+        "api_key": sandbox.brevo["api_key"],
+        "api_url": sandbox.brevo["api"],
+        "ledger_path": str(workdir / f"{name}.ledger.sqlite3"),
+        "rejects_file": str(workdir / f"{name}.rejects.jsonl"),
+    }
 
 
 def fresh_sandbox(workdir: Path, name: str) -> Any:
@@ -384,8 +478,13 @@ def scenario_contacts(workdir: Path, n: int) -> list[Row]:
     write_messages(path, _stream("users", ["amplitude_id"], users(n, random.Random(1))))
     with fresh_sandbox(workdir, "contacts") as sandbox:
         list_id = sandbox.seed("brevo", lists=["Everyone"])["lists"]["Everyone"]
-        config = {**base_config(sandbox, workdir, "contacts"), "property_mapping": PROPERTY_MAPPING,
-                  "attribute_types": ATTRIBUTE_TYPES, "default_region": "US", "contacts_list_id": list_id}
+        config = {
+            **base_config(sandbox, workdir, "contacts"),
+            "property_mapping": PROPERTY_MAPPING,
+            "attribute_types": ATTRIBUTE_TYPES,
+            "default_region": "US",
+            "contacts_list_id": list_id,
+        }
         dry = dry_run(sandbox, workdir, "contacts", config, path)
         calls, limited, wall, summary, rss = run_target(sandbox, workdir, "contacts", config, path)
         assert sandbox.admin("GET", "brevo/stats")["contacts"] == n
@@ -417,36 +516,66 @@ def scenario_orders(workdir: Path, n: int) -> list[Row]:
 
 def scenario_mirror(workdir: Path, n: int) -> list[Row]:
     churn = int(n * CHURN)
-    first, second = range(0, n), range(churn, n + churn)  # churn members leave, as many join
+    first, second = range(n), range(churn, n + churn)  # churn members leave, as many join
     paths = {}
     for label, members in (("mirror-1", first), ("mirror-2", second)):
         paths[label] = workdir / f"{label}.jsonl"
-        write_messages(paths[label], _stream("cohort_members", ["cohort_id", "snapshot_id", "position"],
-                                             cohort(members, f"snapshot-{label}"), state_last_only=True))
+        write_messages(
+            paths[label],
+            _stream(
+                "cohort_members",
+                ["cohort_id", "snapshot_id", "position"],
+                cohort(members, f"snapshot-{label}"),
+                state_last_only=True,
+            ),
+        )
     rows = []
     with fresh_sandbox(workdir, "mirror") as sandbox:
         list_id = sandbox.seed("brevo", lists=["Bench cohort"])["lists"]["Bench cohort"]
         # the cohort's users are Brevo contacts already (the users stream made them)
         for start in range(0, n + churn, 20_000):
-            sandbox.seed("brevo", contacts=[{"email": f"user{u:07d}@example.com", "ext_id": f"user-{u:07d}"}
-                                            for u in range(start, min(start + 20_000, n + churn))])
-        config = {**base_config(sandbox, workdir, "mirror"), "lists": {"bench_cohort": list_id},
-                  "cohort_sync_mode": "mirror"}
-        for label, members, before, adds, removals in (("mirror-1", first, 0, n, 0),
-                                                       ("mirror-2", second, n, churn, churn)):
+            sandbox.seed(
+                "brevo",
+                contacts=[
+                    {"email": f"user{u:07d}@example.com", "ext_id": f"user-{u:07d}"}
+                    for u in range(start, min(start + 20_000, n + churn))
+                ],
+            )
+        config = {
+            **base_config(sandbox, workdir, "mirror"),
+            "lists": {"bench_cohort": list_id},
+            "cohort_sync_mode": "mirror",
+        }
+        for label, members, before, adds, removals in (
+            ("mirror-1", first, 0, n, 0),
+            ("mirror-2", second, n, churn, churn),
+        ):
             dry = dry_run(sandbox, workdir, label, config, paths[label])
             before_processes = newest_process(sandbox)
             calls, limited, wall, summary, rss = run_target(sandbox, workdir, label, config, paths[label])
             assert summary["lists"][str(list_id)]["mirror"] == "applied", summary["lists"]
             found = {m["email"] for m in sandbox.admin("GET", f"brevo/lists/{list_id}/members")["members"]}
             assert found == {f"user{u:07d}@example.com" for u in members}, f"{label}: the list is not the cohort"
-            rows.append(Row(label, n, calls, minimum_mirror(before, adds, removals), limited, wall, summary, rss,
-                            import_tail_seconds(sandbox, before_processes), dry))
+            rows.append(
+                Row(
+                    label,
+                    n,
+                    calls,
+                    minimum_mirror(before, adds, removals),
+                    limited,
+                    wall,
+                    summary,
+                    rss,
+                    import_tail_seconds(sandbox, before_processes),
+                    dry,
+                )
+            )
     return rows
 
 
-def _stream(stream: str, keys: list[str], records: Iterator[dict[str, Any]], *, state_last_only: bool = False
-            ) -> Iterator[dict[str, Any]]:
+def _stream(
+    stream: str, keys: list[str], records: Iterator[dict[str, Any]], *, state_last_only: bool = False
+) -> Iterator[dict[str, Any]]:
     yield _schema(stream, keys)
     if state_last_only:  # a cohort snapshot is one download: one STATE after it
         n = 0
@@ -457,23 +586,56 @@ def _stream(stream: str, keys: list[str], records: Iterator[dict[str, Any]], *, 
     yield from _with_states(stream, records)
 
 
-SCENARIOS = {"contacts": scenario_contacts, "events": scenario_events, "orders": scenario_orders,
-             "mirror": scenario_mirror}
+SCENARIOS = {
+    "contacts": scenario_contacts,
+    "events": scenario_events,
+    "orders": scenario_orders,
+    "mirror": scenario_mirror,
+}
 SIZE_OF = {"contacts": "contacts", "events": "events", "orders": "orders", "mirror": "cohort"}
 
 
 # ---------------------------------------------------------------- output
 
+
 def table(rows: list[Row]) -> str:
-    head = ["scenario", "records", "calls made", "minimum", "made/min", "429s", "wall s", "rate floor s",
-            "dry run s", "import tail s", "peak RSS MB", "goals"]
+    head = [
+        "scenario",
+        "records",
+        "calls made",
+        "minimum",
+        "made/min",
+        "429s",
+        "wall s",
+        "rate floor s",
+        "dry run s",
+        "import tail s",
+        "peak RSS MB",
+        "goals",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         ratio = r.made / r.minimum.total if r.minimum.total else float("inf")
-        lines.append("| " + " | ".join([
-            r.scenario, f"{r.size:,}", f"{r.made:,}", f"{r.minimum.total:,}", f"{ratio:.2f}", str(r.rate_limited),
-            f"{r.wall:.1f}", f"{r.floor:.1f}", f"{r.dry_wall:.1f}", f"{r.import_seconds:.1f}", f"{r.peak_rss_mb:.0f}",
-            r.verdict]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r.scenario,
+                    f"{r.size:,}",
+                    f"{r.made:,}",
+                    f"{r.minimum.total:,}",
+                    f"{ratio:.2f}",
+                    str(r.rate_limited),
+                    f"{r.wall:.1f}",
+                    f"{r.floor:.1f}",
+                    f"{r.dry_wall:.1f}",
+                    f"{r.import_seconds:.1f}",
+                    f"{r.peak_rss_mb:.0f}",
+                    r.verdict,
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -482,10 +644,12 @@ def details(rows: list[Row]) -> str:
     for r in rows:
         made = ", ".join(f"{k.replace('/v3', '')} {v:,}" for k, v in sorted(r.calls.items()))
         rate = r.summary.get("rate_limit", {})
-        out.append(f"- **{r.scenario}**: made {made}. Minimum: {'; '.join(r.minimum.why)}. "
-                   f"Target waited {rate.get('paced_wait_seconds', 0):.1f} s pacing itself "
-                   f"({rate.get('paced_waits', 0)} pauses), {rate.get('429_wait_seconds', 0):.1f} s on 429s; "
-                   f"rejects {r.summary.get('rejects', {}).get('total', 0):,}.")
+        out.append(
+            f"- **{r.scenario}**: made {made}. Minimum: {'; '.join(r.minimum.why)}. "
+            f"Target waited {rate.get('paced_wait_seconds', 0):.1f} s pacing itself "
+            f"({rate.get('paced_waits', 0)} pauses), {rate.get('429_wait_seconds', 0):.1f} s on 429s; "
+            f"rejects {r.summary.get('rejects', {}).get('total', 0):,}."
+        )
     return "\n".join(out)
 
 
@@ -528,22 +692,26 @@ HISTORY = """Before and after (same machine, 2 CPUs):
 
 def write_results(rows: list[Row], scale: float, elapsed: float) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = "\n".join([
-        BEGIN,
-        "## Target efficiency (target-brevo against Brevo's limits)",
-        "",
-        f"`.venv/bin/python bench/target_efficiency.py --scale {scale:g}` ({stamp}, {elapsed:.0f} s in all, "
-        f"{os.cpu_count()} CPUs).",
-        "",
-        table(rows),
-        "",
-        details(rows),
-        "",
-        METHOD,
-        "",
-        HISTORY,
-        END,
-    ])
+    section = "\n".join(
+        [
+            BEGIN,
+            "## Target efficiency (target-brevo against Brevo's limits)",
+            "",
+            (
+                f"`.venv/bin/python bench/target_efficiency.py --scale {scale:g}` ({stamp}, {elapsed:.0f} s in all, "
+                f"{os.cpu_count()} CPUs)."
+            ),
+            "",
+            table(rows),
+            "",
+            details(rows),
+            "",
+            METHOD,
+            "",
+            HISTORY,
+            END,
+        ]
+    )
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
@@ -555,8 +723,12 @@ def write_results(rows: list[Row], scale: float, elapsed: float) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="fraction of the issue's sizes (1 = 100k contacts, 100k events, 10k orders, 100k cohort)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="fraction of the issue's sizes (1 = 100k contacts, 100k events, 10k orders, 100k cohort)",
+    )
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--no-results", action="store_true", help="print only; leave bench/RESULTS.md alone")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (inputs, logs, summaries)")
@@ -570,8 +742,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"==> {name}: {size:,} records", flush=True)
             new = SCENARIOS[name](workdir, size)
             for row in new:
-                print(f"    {row.scenario}: {row.made:,} calls (minimum {row.minimum.total:,}), {row.rate_limited} x 429, "
-                      f"{row.wall:.1f} s (floor {row.floor:.1f} s)", flush=True)
+                print(
+                    f"    {row.scenario}: {row.made:,} calls (minimum {row.minimum.total:,}), {row.rate_limited} x 429, "
+                    f"{row.wall:.1f} s (floor {row.floor:.1f} s)",
+                    flush=True,
+                )
             rows += new
     finally:
         if args.keep:

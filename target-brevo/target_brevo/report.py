@@ -67,8 +67,17 @@ class RunReport:
         with self._lock:
             self.lists[list_label][key] = value
 
-    def reject(self, obj: str, stream: str, key: Any, reason: str, record: Any = None, *,
-               outcome: str = "rejected", **extra: Any) -> None:
+    def reject(
+        self,
+        obj: str,
+        stream: str,
+        key: Any,
+        reason: str,
+        record: Any = None,
+        *,
+        outcome: str = "rejected",
+        **extra: Any,
+    ) -> None:
         """Report a record Brevo cannot take as it is, with the reason. `outcome` is what happened to the
         record (default: not sent; `attribute_rejected:<NAME>`: sent without that attribute)."""
         with self._lock:

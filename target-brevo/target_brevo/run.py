@@ -62,7 +62,7 @@ class Run:
             self.report,
             folder_name=settings.lists_folder,
             create_missing=settings.create_missing_lists,
-            contacts_list_id=settings.contacts_list_id,
+            contacts_list=settings.contacts_list_id,
             contacts_list_name=settings.contacts_list_name,
             dry_run=settings.dry_run,
         )
@@ -132,7 +132,7 @@ class Run:
                 self.ledger,
                 self.report,
                 stream=stream_name,
-                max_events=limits.events,
+                max_items=limits.events,
                 max_bytes=limits.events_bytes,
                 dry_run=settings.dry_run,
             )
@@ -142,7 +142,7 @@ class Run:
                 self.api,
                 self.report,
                 stream=stream_name,
-                max_orders=limits.orders,
+                max_items=limits.orders,
                 max_bytes=limits.orders_bytes,
                 historical=settings.orders_historical,
                 dry_run=settings.dry_run,

@@ -23,8 +23,9 @@ from singer_sdk import Target
 from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.sinks import Sink
 
+from target_brevo.config_schema import CONFIG_SCHEMA
 from target_brevo.run import Run
-from target_brevo.settings import CONFIG_SCHEMA, Settings, parse_settings
+from target_brevo.settings import Settings, parse_settings
 from target_brevo.sinks.base import SkipSink
 
 SUMMARY_LOGGER = logging.getLogger("target_brevo.summary")
@@ -127,9 +128,7 @@ class TargetBrevo(Target):
         if run is None:
             return
         self.summary = run.summary(completed=ok)
-        SUMMARY_LOGGER.info(
-            "target-brevo run summary: %s", run.http.redact(orjson.dumps(self.summary).decode())
-        )
+        SUMMARY_LOGGER.info("target-brevo run summary: %s", run.http.redact(orjson.dumps(self.summary).decode()))
         if self.settings.summary_file:
             path = Path(self.settings.summary_file)
             path.parent.mkdir(parents=True, exist_ok=True)

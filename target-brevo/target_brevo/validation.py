@@ -15,6 +15,8 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
 
 
 class CompiledValidator(BaseJSONSchemaValidator):
+    """Validates records against the stream schema, compiled once by fastjsonschema."""
+
     def __init__(self, schema: dict[str, Any]) -> None:
         super().__init__(schema)
         self._validate = fastjsonschema.compile(schema, use_default=False, use_formats=False)

@@ -11,15 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-
 from brevo_spec import assert_request_valid
 from target_brevo.brevo import http as http_module
 from target_brevo.target import TargetBrevo
 
 
 def schema(stream: str, properties: dict[str, Any], keys: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "SCHEMA", "stream": stream, "key_properties": keys or [],
-            "schema": {"type": "object", "properties": properties}}
+    return {
+        "type": "SCHEMA",
+        "stream": stream,
+        "key_properties": keys or [],
+        "schema": {"type": "object", "properties": properties},
+    }
 
 
 def record(stream: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -37,43 +40,122 @@ B = {"type": ["boolean", "null"]}
 T = {"type": ["string", "null"], "format": "date-time"}
 O = {"type": ["object", "null"], "additionalProperties": True}
 
-USERS_SCHEMA = schema("users", {"amplitude_id": {"type": "integer"}, "user_id": S, "last_active": T,
-                                "user_properties": O}, ["amplitude_id"])
-EVENTS_SCHEMA = schema("events", {"uuid": {"type": "string"}, "event_type": S, "event_time": T, "user_id": S,
-                                  "event_properties": O, "user_properties": O}, ["uuid"])
-REVENUE_SCHEMA = schema("revenue", {"uuid": {"type": "string"}, "event_time": T, "user_id": S, "revenue": N,
-                                    "price": N, "quantity": N, "product_id": S, "revenue_type": S, "currency": S},
-                        ["uuid"])
-MEMBERS_SCHEMA = schema("cohort_members", {"cohort_id": {"type": "string"}, "cohort_name": S,
-                                           "snapshot_id": {"type": "string"}, "snapshot_size": {"type": "integer"},
-                                           "position": {"type": "integer"}, "snapshot_end": {"type": "boolean"},
-                                           "amplitude_id": I, "user_id": S, "properties": O},
-                        ["cohort_id", "snapshot_id", "position"])
+USERS_SCHEMA = schema(
+    "users",
+    {"amplitude_id": {"type": "integer"}, "user_id": S, "last_active": T, "user_properties": O},
+    ["amplitude_id"],
+)
+EVENTS_SCHEMA = schema(
+    "events",
+    {
+        "uuid": {"type": "string"},
+        "event_type": S,
+        "event_time": T,
+        "user_id": S,
+        "event_properties": O,
+        "user_properties": O,
+    },
+    ["uuid"],
+)
+REVENUE_SCHEMA = schema(
+    "revenue",
+    {
+        "uuid": {"type": "string"},
+        "event_time": T,
+        "user_id": S,
+        "revenue": N,
+        "price": N,
+        "quantity": N,
+        "product_id": S,
+        "revenue_type": S,
+        "currency": S,
+    },
+    ["uuid"],
+)
+MEMBERS_SCHEMA = schema(
+    "cohort_members",
+    {
+        "cohort_id": {"type": "string"},
+        "cohort_name": S,
+        "snapshot_id": {"type": "string"},
+        "snapshot_size": {"type": "integer"},
+        "position": {"type": "integer"},
+        "snapshot_end": {"type": "boolean"},
+        "amplitude_id": I,
+        "user_id": S,
+        "properties": O,
+    },
+    ["cohort_id", "snapshot_id", "position"],
+)
 COHORTS_SCHEMA = schema("cohorts", {"id": {"type": "string"}, "name": S, "size": I}, ["id"])
 
 
 def user(n: int, **props: Any) -> dict[str, Any]:
-    return record("users", {"amplitude_id": n, "user_id": f"u{n}", "last_active": "2026-01-02T03:04:05Z",
-                            "user_properties": {"email": f"user{n}@example.com", **props}})
+    return record(
+        "users",
+        {
+            "amplitude_id": n,
+            "user_id": f"u{n}",
+            "last_active": "2026-01-02T03:04:05Z",
+            "user_properties": {"email": f"user{n}@example.com", **props},
+        },
+    )
 
 
 def event(n: int, event_type: str = "Purchase", user_n: int | None = None, **props: Any) -> dict[str, Any]:
     u = n if user_n is None else user_n
-    return record("events", {"uuid": f"evt-{n}", "event_type": event_type, "event_time": "2026-01-02T03:04:05Z",
-                             "user_id": f"u{u}", "event_properties": props,
-                             "user_properties": {"email": f"user{u}@example.com"}})
+    return record(
+        "events",
+        {
+            "uuid": f"evt-{n}",
+            "event_type": event_type,
+            "event_time": "2026-01-02T03:04:05Z",
+            "user_id": f"u{u}",
+            "event_properties": props,
+            "user_properties": {"email": f"user{u}@example.com"},
+        },
+    )
 
 
-def members(cohort_id: str, name: str, users: list[int], *, snapshot: str = "snap1", complete: bool = True,
-            size: int | None = None) -> list[dict[str, Any]]:
+def members(
+    cohort_id: str,
+    name: str,
+    users: list[int],
+    *,
+    snapshot: str = "snap1",
+    complete: bool = True,
+    size: int | None = None,
+) -> list[dict[str, Any]]:
     size = len(users) if size is None else size
     base = {"cohort_id": cohort_id, "cohort_name": name, "snapshot_id": snapshot, "snapshot_size": size}
-    out = [record("cohort_members", {**base, "position": i, "snapshot_end": False, "amplitude_id": u,
-                                     "user_id": f"u{u}", "properties": {"email": f"user{u}@example.com"}})
-           for i, u in enumerate(users, start=1)]
+    out = [
+        record(
+            "cohort_members",
+            {
+                **base,
+                "position": i,
+                "snapshot_end": False,
+                "amplitude_id": u,
+                "user_id": f"u{u}",
+                "properties": {"email": f"user{u}@example.com"},
+            },
+        )
+        for i, u in enumerate(users, start=1)
+    ]
     if complete:
-        out.append(record("cohort_members", {**base, "position": size + 1, "snapshot_end": True,
-                                             "amplitude_id": None, "user_id": None, "properties": None}))
+        out.append(
+            record(
+                "cohort_members",
+                {
+                    **base,
+                    "position": size + 1,
+                    "snapshot_end": True,
+                    "amplitude_id": None,
+                    "user_id": None,
+                    "properties": None,
+                },
+            )
+        )
     return out
 
 
@@ -108,8 +190,12 @@ class _SpecHook:
         return response
 
 
-def run_target(config: dict[str, Any], messages: list[dict[str, Any]], *, expect_error: type[BaseException] | None = None,
-               ) -> RunResult:
+def run_target(
+    config: dict[str, Any],
+    messages: list[dict[str, Any]],
+    *,
+    expect_error: type[BaseException] | None = None,
+) -> RunResult:
     hook = _SpecHook()
     original = http_module.BrevoHttp.__init__
 

@@ -20,8 +20,18 @@ BATCH = 10
 def event_messages():
     out = [EVENTS_SCHEMA]
     for n in range(1, N_EVENTS + 1):
-        out.append(record("events", {"uuid": f"evt-{n}", "event_type": "Purchase", "event_time": "2026-01-02T03:04:05Z",
-                                     "user_id": f"u{n % 17}", "event_properties": {"n": n}}))
+        out.append(
+            record(
+                "events",
+                {
+                    "uuid": f"evt-{n}",
+                    "event_type": "Purchase",
+                    "event_time": "2026-01-02T03:04:05Z",
+                    "user_id": f"u{n % 17}",
+                    "event_properties": {"n": n},
+                },
+            )
+        )
         if n % 40 == 0:
             out.append(state({"events": n}))
     return out
@@ -35,15 +45,20 @@ def stored_numbers(brevo):
 def run_cli(config_path, input_path):
     return subprocess.Popen(
         [sys.executable, "-m", "target_brevo", "--config", str(config_path), "--input", str(input_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
 @pytest.mark.parametrize(("sig", "flush_interval"), [(signal.SIGTERM, 0), (signal.SIGKILL, 0), (signal.SIGTERM, 300)])
 def test_kill_midway_then_rerun_delivers_each_event_once(brevo, config, tmp_path, sig, flush_interval):
     # flush_interval 0: a STATE is emitted at every STATE received, so the kill lands between emitted STATEs
-    cfg = config(event_mapping={"Purchase": "order_completed"}, events_batch_max_events=BATCH,
-                 flush_interval_seconds=flush_interval)
+    cfg = config(
+        event_mapping={"Purchase": "order_completed"},
+        events_batch_max_events=BATCH,
+        flush_interval_seconds=flush_interval,
+    )
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(cfg))
     input_path = tmp_path / "input.jsonl"

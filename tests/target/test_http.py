@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import orjson
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
-
 from target_brevo.brevo.errors import BrevoError
 
 from .support import (
     COHORTS_SCHEMA,
     EVENTS_SCHEMA,
     MEMBERS_SCHEMA,
-    O,
     REVENUE_SCHEMA,
     USERS_SCHEMA,
+    O,
     S,
-    T,
     event,
     members,
     record,
@@ -66,9 +65,14 @@ def rejects(path):
 
 
 def test_amplitude_streams_end_to_end(brevo, config, tmp_path):
-    cfg = config(property_mapping=MAPPING, default_region="FR", attribute_types={"LTV": "float", "VIP": "boolean"},
-                 event_mapping={"Purchase": "order_completed", "Add to Cart": "cart_updated"},
-                 lists={"c1": {"list_name": "Power users"}}, flush_interval_seconds=0)
+    cfg = config(
+        property_mapping=MAPPING,
+        default_region="FR",
+        attribute_types={"LTV": "float", "VIP": "boolean"},
+        event_mapping={"Purchase": "order_completed", "Add to Cart": "cart_updated"},
+        lists={"c1": {"list_name": "Power users"}},
+        flush_interval_seconds=0,
+    )
     messages = [
         USERS_SCHEMA,
         user(1, first_name="Ann", phone="06 12 34 56 78", plan="pro", ltv=12.5, vip="yes"),
@@ -81,8 +85,19 @@ def test_amplitude_streams_end_to_end(brevo, config, tmp_path):
         event(3, "Page Viewed", user_n=1),
         state({"bookmarks": {"users": 1, "events": 3}}),
         REVENUE_SCHEMA,
-        record("revenue", {"uuid": "evt-1", "event_time": "2026-01-02T03:04:05Z", "user_id": "u1", "revenue": 19.98,
-                           "price": 9.99, "quantity": 2, "product_id": "sku-1", "currency": "EUR"}),
+        record(
+            "revenue",
+            {
+                "uuid": "evt-1",
+                "event_time": "2026-01-02T03:04:05Z",
+                "user_id": "u1",
+                "revenue": 19.98,
+                "price": 9.99,
+                "quantity": 2,
+                "product_id": "sku-1",
+                "currency": "EUR",
+            },
+        ),
         COHORTS_SCHEMA,
         record("cohorts", {"id": "c1", "name": "Power users", "size": 2}),
         MEMBERS_SCHEMA,
@@ -93,8 +108,11 @@ def test_amplitude_streams_end_to_end(brevo, config, tmp_path):
         state({"bookmarks": {"users": 1, "events": 3, "revenue": 1}}),
     ]
     result = run_target(cfg, messages)
-    assert result.states == [{"bookmarks": {"users": 1}}, {"bookmarks": {"users": 1, "events": 3}},
-                             {"bookmarks": {"users": 1, "events": 3, "revenue": 1}}]
+    assert result.states == [
+        {"bookmarks": {"users": 1}},
+        {"bookmarks": {"users": 1, "events": 3}},
+        {"bookmarks": {"users": 1, "events": 3, "revenue": 1}},
+    ]
 
     ann = contact(brevo, "user1@example.com")
     assert ann["attributes"]["FIRSTNAME"] == "Ann"
@@ -106,8 +124,12 @@ def test_amplitude_streams_end_to_end(brevo, config, tmp_path):
     assert ann["attributes"]["SMS"].lstrip("+") == "33612345678"
     cy = contact(brevo, "user3@example.com")
     assert "SMS" not in cy["attributes"]
-    attributes = {a["name"]: a["type"] for a in brevo.http.get(
-        brevo.brevo["api"] + "/contacts/attributes", headers={"api-key": brevo.brevo["api_key"]}).json()["attributes"]}
+    attributes = {
+        a["name"]: a["type"]
+        for a in brevo.http.get(
+            brevo.brevo["api"] + "/contacts/attributes", headers={"api-key": brevo.brevo["api_key"]}
+        ).json()["attributes"]
+    }
     assert attributes["LTV"] == "float" and attributes["VIP"] == "boolean" and attributes["LAST_ACTIVE"] == "date"
     assert attributes["PLAN"] == "text"
 
@@ -130,8 +152,9 @@ def test_amplitude_streams_end_to_end(brevo, config, tmp_path):
     got = rejects(cfg["rejects_file"])
     assert [(r["stream"], r["key"]) for r in got] == [("users", 2), ("users", 3)]
     assert "invalid email" in got[0]["reason"]
-    assert got[1]["reason"] == ("invalid phone number for SMS: '12' is not a valid E.164 number (default_region FR); "
-                                "contact sent without SMS")
+    assert got[1]["reason"] == (
+        "invalid phone number for SMS: '12' is not a valid E.164 number (default_region FR); contact sent without SMS"
+    )
     assert got[1]["outcome"] == "attribute_rejected:SMS" and got[1]["attribute"] == "SMS"
     assert got[1]["record"]["user_properties"]["phone"] == "12"
     assert stat.S_IMODE(os.stat(cfg["rejects_file"]).st_mode) == 0o600
@@ -151,15 +174,38 @@ def test_amplitude_streams_end_to_end(brevo, config, tmp_path):
 
 
 def test_customers_stream_from_another_tap_routes_to_contacts(brevo, config):
-    cfg = config(stream_types={"customers": "contacts"}, email_field="contact.mail", ext_id_field="customer_id",
-                 property_mapping={"name": "FIRSTNAME", "mobile": "SMS", "since": "SIGNUP_DATE", "orders": "ORDER_COUNT"},
-                 default_region="US", contacts_list_name="Warehouse customers")
+    cfg = config(
+        stream_types={"customers": "contacts"},
+        email_field="contact.mail",
+        ext_id_field="customer_id",
+        property_mapping={"name": "FIRSTNAME", "mobile": "SMS", "since": "SIGNUP_DATE", "orders": "ORDER_COUNT"},
+        default_region="US",
+        contacts_list_name="Warehouse customers",
+    )
     messages = [
-        schema("customers", {"customer_id": {"type": "integer"}, "contact": O, "name": S, "mobile": S,
-                             "since": {"type": "string", "format": "date"}, "orders": {"type": "integer"}},
-               ["customer_id"]),
-        record("customers", {"customer_id": 501, "contact": {"mail": "Dana@Shop.example"}, "name": "Dana",
-                             "mobile": "(415) 555-2671", "since": "2024-05-06", "orders": 7}),
+        schema(
+            "customers",
+            {
+                "customer_id": {"type": "integer"},
+                "contact": O,
+                "name": S,
+                "mobile": S,
+                "since": {"type": "string", "format": "date"},
+                "orders": {"type": "integer"},
+            },
+            ["customer_id"],
+        ),
+        record(
+            "customers",
+            {
+                "customer_id": 501,
+                "contact": {"mail": "Dana@Shop.example"},
+                "name": "Dana",
+                "mobile": "(415) 555-2671",
+                "since": "2024-05-06",
+                "orders": 7,
+            },
+        ),
         record("customers", {"customer_id": 502, "contact": None, "name": "Eve"}),  # ext_id-only contact
     ]
     result = run_target(cfg, messages)
@@ -196,8 +242,15 @@ def test_import_polls_grow_until_the_import_completes(brevo, config):
 
 
 def test_import_status_falls_back_to_the_process_itself(brevo, config):
-    brevo.fault(action="status", service="brevo", method="GET", path="/v3/processes", status=400, count=100,
-                body={"code": "bad_request", "message": "listing unavailable"})
+    brevo.fault(
+        action="status",
+        service="brevo",
+        method="GET",
+        path="/v3/processes",
+        status=400,
+        count=100,
+        body={"code": "bad_request", "message": "listing unavailable"},
+    )
     result = run_target(config(), [USERS_SCHEMA, user(1)])
     assert result.summary["api_calls"]["GET /processes/{processId}"] >= 1
     assert result.summary["objects"]["contacts"]["upserted"] == 1
@@ -205,8 +258,13 @@ def test_import_status_falls_back_to_the_process_itself(brevo, config):
 
 def test_members_arriving_before_users_still_land_in_list(brevo, config):
     cfg = config(property_mapping={"user_properties.first_name": "FIRSTNAME"}, cohort_sync_mode="append")
-    messages = [MEMBERS_SCHEMA, *members("c7", "Early birds", [1, 2]), USERS_SCHEMA,
-                user(1, first_name="Ann"), user(2, first_name="Bob")]
+    messages = [
+        MEMBERS_SCHEMA,
+        *members("c7", "Early birds", [1, 2]),
+        USERS_SCHEMA,
+        user(1, first_name="Ann"),
+        user(2, first_name="Bob"),
+    ]
     run_target(cfg, messages)
     early = list_id_named(brevo, "Early birds")
     assert list_members(brevo, early) == ["user1@example.com", "user2@example.com"]
@@ -238,8 +296,10 @@ def test_few_members_of_known_contacts_are_added_without_an_import(brevo, config
 
 def test_many_members_are_added_by_import(brevo, config):
     run_target(config(), [USERS_SCHEMA, *(user(n) for n in range(1, 8))])
-    result = run_target(config(cohort_sync_mode="append", list_import_threshold=5),
-                        [MEMBERS_SCHEMA, *members("c8", "Buyers", list(range(1, 8)))])
+    result = run_target(
+        config(cohort_sync_mode="append", list_import_threshold=5),
+        [MEMBERS_SCHEMA, *members("c8", "Buyers", list(range(1, 8)))],
+    )
     buyers = list_id_named(brevo, "Buyers")
     assert len(list_members(brevo, buyers)) == 7
     assert result.summary["lists"][str(buyers)]["added_by_import"] == 7
@@ -257,7 +317,9 @@ def test_mirror_removes_only_on_complete_snapshot(brevo, config):
     list_id = seed_list(brevo, config, "Active", [1, 2, 3, 4, 5])
     lists = {"c1": list_id}
     # incomplete: no end marker -> adds happen, nothing removed
-    result = run_target(config(lists=lists), [MEMBERS_SCHEMA, *members("c1", "Active", [1, 2, 3, 4, 6], complete=False)])
+    result = run_target(
+        config(lists=lists), [MEMBERS_SCHEMA, *members("c1", "Active", [1, 2, 3, 4, 6], complete=False)]
+    )
     assert list_members(brevo, list_id) == [f"user{n}@example.com" for n in (1, 2, 3, 4, 5, 6)]
     assert result.summary["lists"][str(list_id)]["mirror"] == "skipped_incomplete_snapshot"
     # size says 6 but only 5 arrive, with the end marker: still incomplete
@@ -283,24 +345,30 @@ def test_mirror_removal_cap_and_explicit_override(brevo, config):
     result = run_target(config(lists={"c2": list_id}), [MEMBERS_SCHEMA, *members("c2", "Churning", [])])
     assert len(list_members(brevo, list_id)) == 4
     # per-list override allows it
-    run_target(config(lists={"c2": {"list_id": list_id, "allow_large_removals": True}}),
-               [MEMBERS_SCHEMA, *members("c2", "Churning", [1])])
+    run_target(
+        config(lists={"c2": {"list_id": list_id, "allow_large_removals": True}}),
+        [MEMBERS_SCHEMA, *members("c2", "Churning", [1])],
+    )
     assert list_members(brevo, list_id) == ["user1@example.com"]
 
 
 def test_per_list_modes_append_and_remove(brevo, config):
     keep = seed_list(brevo, config, "Keep", [1, 2])
     drop = seed_list(brevo, config, "Drop", [1, 2, 3])
-    cfg = config(cohort_sync_mode="mirror", mirror_allow_large_removals=True,
-                 lists={"k": {"list_id": keep, "sync_mode": "append"}, "d": {"list_id": drop, "sync_mode": "remove"}})
+    cfg = config(
+        cohort_sync_mode="mirror",
+        mirror_allow_large_removals=True,
+        lists={"k": {"list_id": keep, "sync_mode": "append"}, "d": {"list_id": drop, "sync_mode": "remove"}},
+    )
     run_target(cfg, [MEMBERS_SCHEMA, *members("k", "Keep", [3]), *members("d", "Drop", [2, 3, 4])])
     assert list_members(brevo, keep) == ["user1@example.com", "user2@example.com", "user3@example.com"]
     assert list_members(brevo, drop) == ["user1@example.com"]
 
 
 def test_unmapped_cohort_is_skipped_without_create(brevo, config):
-    result = run_target(config(create_missing_lists=False, contacts_list_id=None),
-                        [MEMBERS_SCHEMA, *members("zz", "Unknown", [1])])
+    result = run_target(
+        config(create_missing_lists=False, contacts_list_id=None), [MEMBERS_SCHEMA, *members("zz", "Unknown", [1])]
+    )
     assert result.summary["objects"]["list_members"]["skipped_unmapped_cohort"] == 1
     assert admin(brevo, "stats")["lists"] == 0
     assert "has no Brevo list" in result.logs
@@ -309,13 +377,25 @@ def test_unmapped_cohort_is_skipped_without_create(brevo, config):
 def test_dry_run_plans_and_writes_nothing(brevo, config):
     list_id = seed_list(brevo, config, "Plan", [1, 2, 3, 4, 5])
     before = admin(brevo, "stats")
-    cfg = config(dry_run=True, lists={"c": list_id}, property_mapping={"user_properties.plan": "PLAN"},
-                 event_mapping={"Purchase": "order_completed"})
-    messages = [USERS_SCHEMA, user(1, plan="pro"), user(6, plan="free"), EVENTS_SCHEMA, event(1), event(2),
-                REVENUE_SCHEMA,
-                record("revenue", {"uuid": "o1", "event_time": "2026-01-02T03:04:05Z", "user_id": "u1", "revenue": 5}),
-                MEMBERS_SCHEMA, *members("c", "Plan", [1, 2, 3, 4, 6]),
-                *members("new", "Brand new cohort", [1])]
+    cfg = config(
+        dry_run=True,
+        lists={"c": list_id},
+        property_mapping={"user_properties.plan": "PLAN"},
+        event_mapping={"Purchase": "order_completed"},
+    )
+    messages = [
+        USERS_SCHEMA,
+        user(1, plan="pro"),
+        user(6, plan="free"),
+        EVENTS_SCHEMA,
+        event(1),
+        event(2),
+        REVENUE_SCHEMA,
+        record("revenue", {"uuid": "o1", "event_time": "2026-01-02T03:04:05Z", "user_id": "u1", "revenue": 5}),
+        MEMBERS_SCHEMA,
+        *members("c", "Plan", [1, 2, 3, 4, 6]),
+        *members("new", "Brand new cohort", [1]),
+    ]
     result = run_target(cfg, [*messages, state({"bookmark": 1})])
     assert admin(brevo, "stats") == before
     assert all(method == "GET" for method, _, _ in result.requests)
@@ -335,14 +415,21 @@ def test_dry_run_plans_and_writes_nothing(brevo, config):
 def test_partial_batch_207_rejects_failed_indexes_and_rerun_sends_only_those(brevo, config):
     cfg = config(event_mapping={"Purchase": "order_completed"})
     messages = [EVENTS_SCHEMA, *(event(n) for n in range(1, 5))]
-    body = {"status": "partial_success", "total_events": 4, "successful_events": 3, "failed_events": 1,
-            "errors": [{"eventIndex": [2], "message": "identifiers: contact is blocked"}]}
+    body = {
+        "status": "partial_success",
+        "total_events": 4,
+        "successful_events": 3,
+        "failed_events": 1,
+        "errors": [{"eventIndex": [2], "message": "identifiers: contact is blocked"}],
+    }
     brevo.fault(action="status", service="brevo", method="POST", path="/v3/events/batch", status=207, body=body)
     result = run_target(cfg, messages)
     assert result.summary["objects"]["events"]["sent"] == 3
     assert result.summary["objects"]["events"]["partial_batches"] == 1
     got = rejects(cfg["rejects_file"])
-    assert [(r["key"], r["reason"]) for r in got] == [("evt-3", "Brevo rejected the event: identifiers: contact is blocked")]
+    assert [(r["key"], r["reason"]) for r in got] == [
+        ("evt-3", "Brevo rejected the event: identifiers: contact is blocked")
+    ]
     # the scripted 207 stored nothing; a re-run sends only the rejected event (the ledger holds the other three)
     result = run_target(cfg, messages)
     assert result.summary["objects"]["events"] == {"sent": 1, "skipped_already_delivered": 3}
@@ -367,10 +454,22 @@ def test_invalid_event_mapping_is_a_startup_config_error(config):
 
 def test_orders_split_on_4xx_isolates_the_bad_order(brevo, config):
     cfg = config(orders_historical=False)
-    orders = [record("revenue", {"uuid": f"o{n}", "event_time": "2026-01-02T03:04:05Z", "user_id": f"u{n}",
-                                 "price": 2.5, "quantity": n}) for n in (1, 2)]
-    brevo.fault(action="status", service="brevo", method="POST", path="/v3/orders/status/batch", status=400, count=2,
-                body={"code": "invalid_parameter", "message": "orders[0].products: bad product"})
+    orders = [
+        record(
+            "revenue",
+            {"uuid": f"o{n}", "event_time": "2026-01-02T03:04:05Z", "user_id": f"u{n}", "price": 2.5, "quantity": n},
+        )
+        for n in (1, 2)
+    ]
+    brevo.fault(
+        action="status",
+        service="brevo",
+        method="POST",
+        path="/v3/orders/status/batch",
+        status=400,
+        count=2,
+        body={"code": "invalid_parameter", "message": "orders[0].products: bad product"},
+    )
     result = run_target(cfg, [REVENUE_SCHEMA, *orders])
     stored = admin(brevo, "orders")["orders"]
     assert [o["order"]["id"] for o in stored] == ["o2"]
@@ -402,9 +501,15 @@ def test_exhausted_retries_fail_the_run_without_state(brevo, config):
 
 def test_rate_limit_429_waits_for_reset(brevo, config):
     cfg = config(event_mapping={"Purchase": "order_completed"})
-    brevo.fault(action="status", service="brevo", method="POST", path="/v3/events/batch", status=429,
-                body={"code": "too_many_requests", "message": "Too many requests"},
-                headers={"x-sib-ratelimit-limit": "10", "x-sib-ratelimit-remaining": "0", "x-sib-ratelimit-reset": "1"})
+    brevo.fault(
+        action="status",
+        service="brevo",
+        method="POST",
+        path="/v3/events/batch",
+        status=429,
+        body={"code": "too_many_requests", "message": "Too many requests"},
+        headers={"x-sib-ratelimit-limit": "10", "x-sib-ratelimit-remaining": "0", "x-sib-ratelimit-reset": "1"},
+    )
     result = run_target(cfg, [EVENTS_SCHEMA, event(1)])
     assert result.summary["rate_limit"]["429_waited"] == 1
     assert result.summary["rate_limit"]["429_wait_seconds"] == 1
@@ -440,15 +545,32 @@ def test_secret_never_in_outputs(brevo, config, tmp_path):
     cfg = config(summary_file=str(tmp_path / "summary.json"), event_mapping={"Purchase": "order_completed"})
     messages = [USERS_SCHEMA, user(1), user(2, email=key), EVENTS_SCHEMA, event(1)]
     result = run_target(cfg, messages)
-    brevo.fault(action="status", service="brevo", method="POST", path="/v3/events/batch", status=500, count=10,
-                body={"code": "internal", "message": f"echo {key}"})
-    failed = run_target(config(max_retries=0, event_mapping={"Purchase": "order_completed"}, ledger_path=str(tmp_path / "l2")),
-                        [EVENTS_SCHEMA, event(7)], expect_error=BrevoError)
-    outputs = [result.stdout, result.logs, failed.stdout, failed.logs, open(cfg["rejects_file"]).read(),
-               open(tmp_path / "summary.json").read(), open(cfg["ledger_path"], "rb").read().decode("latin-1")]
+    brevo.fault(
+        action="status",
+        service="brevo",
+        method="POST",
+        path="/v3/events/batch",
+        status=500,
+        count=10,
+        body={"code": "internal", "message": f"echo {key}"},
+    )
+    failed = run_target(
+        config(max_retries=0, event_mapping={"Purchase": "order_completed"}, ledger_path=str(tmp_path / "l2")),
+        [EVENTS_SCHEMA, event(7)],
+        expect_error=BrevoError,
+    )
+    outputs = [
+        result.stdout,
+        result.logs,
+        failed.stdout,
+        failed.logs,
+        Path(cfg["rejects_file"]).read_text(),
+        (tmp_path / "summary.json").read_text(),
+        Path(cfg["ledger_path"]).read_bytes().decode("latin-1"),
+    ]
     for text in outputs:
         assert key not in text
-    assert "***" in open(cfg["rejects_file"]).read()
+    assert "***" in Path(cfg["rejects_file"]).read_text()
 
 
 def test_about_and_cli_output_hide_the_key(brevo, config, tmp_path):
@@ -459,16 +581,24 @@ def test_about_and_cli_output_hide_the_key(brevo, config, tmp_path):
     key = brevo.brevo["api_key"]
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config(event_mapping={"Purchase": "order_completed"})))
-    about = subprocess.run([sys.executable, "-m", "target_brevo", "--about", "--format=json", "--config", str(config_path)],
-                           capture_output=True, text=True, check=True)
+    about = subprocess.run(
+        [sys.executable, "-m", "target_brevo", "--about", "--format=json", "--config", str(config_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert key not in about.stdout + about.stderr
     assert json.loads(about.stdout)["settings"]["properties"]["api_key"]["writeOnly"] is True
     input_path = tmp_path / "input.jsonl"
     from .support import to_lines
 
     input_path.write_text(to_lines([EVENTS_SCHEMA, event(1), state({"n": 1})]))
-    run = subprocess.run([sys.executable, "-m", "target_brevo", "--config", str(config_path), "--input", str(input_path)],
-                         capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "target_brevo", "--config", str(config_path), "--input", str(input_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert run.stdout.strip() == '{"n": 1}'
     assert "target-brevo run summary" in run.stderr
     assert key not in run.stdout + run.stderr
@@ -480,8 +610,9 @@ def test_batches_fill_across_states_and_only_a_due_state_is_emitted(brevo, confi
     for hour in range(3):  # a tap that sends a STATE per exported hour
         messages += [user(100 + hour)]
         messages += [event(hour * 50 + n) for n in range(1, 51)]
-        messages += [record("revenue", {"uuid": f"o{hour}", "event_time": "2026-01-02T03:04:05Z", "user_id": "u1",
-                                        "revenue": 5})]
+        messages += [
+            record("revenue", {"uuid": f"o{hour}", "event_time": "2026-01-02T03:04:05Z", "user_id": "u1", "revenue": 5})
+        ]
         messages.append(state({"hour": hour}))
     result = run_target(cfg, messages)
     calls = result.summary["api_calls"]
@@ -493,13 +624,15 @@ def test_batches_fill_across_states_and_only_a_due_state_is_emitted(brevo, confi
 
 
 def test_full_batches_go_out_between_states_and_a_state_is_emitted_when_the_interval_passed(brevo, config):
-    cfg = config(event_mapping={"Purchase": "order_completed"}, events_batch_max_events=5,
-                 flush_interval_seconds=0.3)
+    cfg = config(event_mapping={"Purchase": "order_completed"}, events_batch_max_events=5, flush_interval_seconds=0.3)
     brevo.fault(action="latency", service="brevo", method="POST", path="/v3/events/batch", latency_ms=200, count=10)
-    messages = [EVENTS_SCHEMA, *(event(n) for n in range(1, 11)),  # two full batches, 0.4 s
-                state({"n": 10}),  # the interval has passed: flush and emit
-                *(event(n) for n in range(11, 14)),
-                state({"n": 13})]  # too soon: held until the end of the input
+    messages = [
+        EVENTS_SCHEMA,
+        *(event(n) for n in range(1, 11)),  # two full batches, 0.4 s
+        state({"n": 10}),  # the interval has passed: flush and emit
+        *(event(n) for n in range(11, 14)),
+        state({"n": 13}),
+    ]  # too soon: held until the end of the input
     result = run_target(cfg, messages)
     assert result.states == [{"n": 10}, {"n": 13}]
     assert result.summary["api_calls"]["POST /events/batch"] == 3

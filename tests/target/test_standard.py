@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from singer_sdk.testing import get_target_test_class
-
 from target_brevo.target import TargetBrevo
 
 SAMPLE_CONFIG = {"api_key": "xkeysib-standard-tests", "api_url": "http://127.0.0.1:9/v3", "ledger_path": ":memory:"}

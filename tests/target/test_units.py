@@ -10,7 +10,6 @@ from decimal import Decimal
 import orjson
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
-
 from target_brevo.brevo.api import _failed_indexes
 from target_brevo.brevo.errors import BrevoError
 from target_brevo.brevo.http import check_api_url, rate_bucket
@@ -33,10 +32,24 @@ from target_brevo.settings import parse_settings
 
 
 def test_json_safe_converts_sdk_types():
-    value = {"a": Decimal("2"), "b": Decimal("2.5"), "c": dt.datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=dt.UTC),
-             "d": dt.date(2026, 1, 2), "e": [Decimal("1.0")], "f": None, "g": True}
-    assert json_safe(value) == {"a": 2, "b": 2.5, "c": "2026-01-02T03:04:05.123Z", "d": "2026-01-02", "e": [1],
-                                "f": None, "g": True}
+    value = {
+        "a": Decimal(2),
+        "b": Decimal("2.5"),
+        "c": dt.datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=dt.UTC),
+        "d": dt.date(2026, 1, 2),
+        "e": [Decimal("1.0")],
+        "f": None,
+        "g": True,
+    }
+    assert json_safe(value) == {
+        "a": 2,
+        "b": 2.5,
+        "c": "2026-01-02T03:04:05.123Z",
+        "d": "2026-01-02",
+        "e": [1],
+        "f": None,
+        "g": True,
+    }
     orjson.dumps(json_safe(value))
 
 
@@ -74,7 +87,7 @@ def test_coercion_by_attribute_type():
     assert coerce_attribute("VIP", 0, "boolean", None) is False
     assert coerce_attribute("PLAN", 3, "text", None) == "3"
     assert coerce_attribute("TAGS", ["a", 1], "multiple-choice", None) == ["a", "1"]
-    assert coerce_attribute("EXT_ID", Decimal("42"), "text", None) == "42"
+    assert coerce_attribute("EXT_ID", Decimal(42), "text", None) == "42"
     with pytest.raises(InvalidValue):
         coerce_attribute("LTV", "lots", "float", None)
     with pytest.raises(InvalidValue):
@@ -106,8 +119,9 @@ def test_names_and_property_keys_normalised():
     assert normalise_name("Add to Cart") == "Add_to_Cart"
     assert normalise_name("  $revenue!! ") == "revenue"
     assert normalise_name("x" * 300) == "x" * 255
-    assert normalise_properties({"item name": 1, "$price": Decimal("9.99"), "nested": {"a b": [dt.date(2026, 1, 1)]}}) == {
-        "item_name": 1, "price": 9.99, "nested": {"a_b": ["2026-01-01"]}}
+    assert normalise_properties(
+        {"item name": 1, "$price": Decimal("9.99"), "nested": {"a b": [dt.date(2026, 1, 1)]}}
+    ) == {"item_name": 1, "price": 9.99, "nested": {"a_b": ["2026-01-01"]}}
     assert to_datetime_iso("2026-01-02T03:04:05Z") == "2026-01-02T03:04:05.000Z"
     assert to_datetime_iso(dt.datetime(2026, 1, 2, 3, 4, 5), millis=False) == "2026-01-02T03:04:05Z"
 
@@ -124,8 +138,10 @@ def test_send_splitting_isolates_refused_items():
 
     accepted = send_splitting(list(range(8)), send, lambda item, why: refused.append((item, why)), what="thing")
     assert accepted == 6 and sorted(i for part in sent for i in part) == [0, 1, 2, 4, 5, 7]
-    assert refused == [(3, "Brevo refused the thing (400 invalid_parameter): bad"),
-                       (6, "Brevo refused the thing (400 invalid_parameter): bad")]
+    assert refused == [
+        (3, "Brevo refused the thing (400 invalid_parameter): bad"),
+        (6, "Brevo refused the thing (400 invalid_parameter): bad"),
+    ]
 
 
 def test_send_splitting_refuses_named_items_and_resends_the_rest():
@@ -157,8 +173,14 @@ def base_config(**extra):
 
 def test_settings_defaults_route_tap_amplitude_streams():
     settings = parse_settings(base_config(stream_types={"customers": "contacts", "events": "skip"}))
-    assert settings.stream_types == {"users": "contacts", "events": "skip", "revenue": "orders",
-                                     "cohort_members": "list_members", "cohorts": "lists", "customers": "contacts"}
+    assert settings.stream_types == {
+        "users": "contacts",
+        "events": "skip",
+        "revenue": "orders",
+        "cohort_members": "list_members",
+        "cohorts": "lists",
+        "customers": "contacts",
+    }
     assert settings.identity.ext_id_fields == ("user_id",)
     assert settings.identity.email_fields[0] == "email"
 
@@ -190,9 +212,13 @@ def test_settings_errors_are_config_errors(extra, message):
 
 
 def test_lists_setting_forms():
-    settings = parse_settings(base_config(
-        lists={"active_users": 10, "power": {"list_id": 11, "sync_mode": "append"}, "churn": "Churning users"},
-        cohort_sync_mode="mirror", mirror_max_removal_fraction=0.1))
+    settings = parse_settings(
+        base_config(
+            lists={"active_users": 10, "power": {"list_id": 11, "sync_mode": "append"}, "churn": "Churning users"},
+            cohort_sync_mode="mirror",
+            mirror_max_removal_fraction=0.1,
+        )
+    )
     assert settings.lists["active_users"].list_id == 10
     assert settings.lists["active_users"].sync_mode == "mirror"
     assert settings.lists["active_users"].removal_cap.max_fraction == 0.1
@@ -235,8 +261,13 @@ def test_rejects_file_is_private_jsonl_without_secret(tmp_path):
     report.rejects.close()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     lines = [orjson.loads(line) for line in path.read_text().splitlines()]
-    assert lines[0] == {"stream": "events", "object": "events", "key": "e1", "reason": "bad thing",
-                        "record": {"note": "***", "when": "2026-01-01"}}
+    assert lines[0] == {
+        "stream": "events",
+        "object": "events",
+        "key": "e1",
+        "reason": "bad thing",
+        "record": {"note": "***", "when": "2026-01-01"},
+    }
     assert "xkeysib-secret" not in path.read_text()
     summary = report.summary()
     assert summary["rejects"]["total"] == 2
@@ -244,8 +275,13 @@ def test_rejects_file_is_private_jsonl_without_secret(tmp_path):
 
 
 def test_failed_indexes_from_207_body():
-    body = {"status": "partial_success", "total_events": 4, "successful_events": 2, "failed_events": 2,
-            "errors": [{"eventIndex": [0, 3], "message": "invalid identifiers"}]}
+    body = {
+        "status": "partial_success",
+        "total_events": 4,
+        "successful_events": 2,
+        "failed_events": 2,
+        "errors": [{"eventIndex": [0, 3], "message": "invalid identifiers"}],
+    }
     assert _failed_indexes(body) == {0: "invalid identifiers", 3: "invalid identifiers"}
     assert _failed_indexes({"code": "out_of_range", "message": "x"}) == {}
     assert _failed_indexes(None) == {}
@@ -305,8 +341,15 @@ def test_rate_window_end_is_the_earliest_bound_seen():
 def test_report_counts_attribute_rejects_apart_from_rejected_records(tmp_path):
     path = tmp_path / "rejects.jsonl"
     report = RunReport(RejectsFile(path), dry_run=False)
-    report.reject("contacts", "users", 7, "invalid phone number for SMS: '12' is not a valid E.164 number; contact sent "
-                  "without SMS", {"phone": "12"}, outcome="attribute_rejected:SMS", attribute="SMS")
+    report.reject(
+        "contacts",
+        "users",
+        7,
+        "invalid phone number for SMS: '12' is not a valid E.164 number; contact sent without SMS",
+        {"phone": "12"},
+        outcome="attribute_rejected:SMS",
+        attribute="SMS",
+    )
     report.reject("contacts", "users", 8, "invalid email: bad")
     summary = report.summary()
     assert summary["objects"]["contacts"] == {"attribute_rejected:SMS": 1, "rejected": 1}

@@ -64,6 +64,8 @@ class RetryPolicy:
 
 @dataclass
 class _Window:
+    """What the last answer said of a rate-limit bucket: calls left, and when the window surely ends."""
+
     remaining: int | None = None
     reset_at: float = 0.0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from target_brevo.brevo.api import BrevoApi
@@ -17,30 +18,20 @@ def list_label(list_id: int) -> str:
     return str(list_id) if list_id >= 0 else f"new{list_id}"
 
 
+@dataclass
 class ListDirectory:
     """Resolves cohorts to Brevo list ids, creating the folder and lists when the settings allow it."""
 
-    def __init__(
-        self,
-        api: BrevoApi,
-        report: RunReport,
-        *,
-        folder_name: str,
-        create_missing: bool,
-        contacts_list_id: int | None,
-        contacts_list_name: str,
-        dry_run: bool,
-    ) -> None:
-        self.api = api
-        self.report = report
-        self.folder_name = folder_name
-        self.create_missing = create_missing
-        self.dry_run = dry_run
-        self._contacts_list = contacts_list_id
-        self._contacts_list_name = contacts_list_name
-        self._folder_id: int | None = None
-        self._lists_by_name: dict[str, list[dict[str, Any]]] | None = None
-        self._placeholder_ids = 0
+    api: BrevoApi
+    report: RunReport
+    folder_name: str
+    create_missing: bool
+    contacts_list: int | None  # configured; else found (or created) by `contacts_list_name`
+    contacts_list_name: str
+    dry_run: bool
+    _folder_id: int | None = field(default=None, init=False)
+    _lists_by_name: dict[str, list[dict[str, Any]]] | None = field(default=None, init=False)
+    _placeholder_ids: int = field(default=0, init=False)
 
     def resolve(self, target: ListTarget | None, fallback_name: str | None) -> int | None:
         """The list of a cohort: the configured id, else the configured or fallback name."""
@@ -53,11 +44,11 @@ class ListDirectory:
 
     def contacts_list_id(self) -> int:
         """The list every imported contact joins (Brevo's import needs one)."""
-        if self._contacts_list is None:
-            found = self.find_or_create(self._contacts_list_name, create=True)
+        if self.contacts_list is None:
+            found = self.find_or_create(self.contacts_list_name, create=True)
             assert found is not None
-            self._contacts_list = found
-        return self._contacts_list
+            self.contacts_list = found
+        return self.contacts_list
 
     def find_or_create(self, name: str, *, create: bool) -> int | None:
         """Id of the list called `name` (preferring one in the target's folder); None when absent and not created.

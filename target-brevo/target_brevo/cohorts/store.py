@@ -29,7 +29,6 @@ _IN_LIST = """((r.email IS NOT NULL AND EXISTS (SELECT 1 FROM current c WHERE c.
 _PAGE = 5000
 
 
-
 def member_key(email: str | None, ext_id: str | None) -> str:
     return f"e:{email}" if email else f"x:{ext_id}"
 
@@ -94,15 +93,17 @@ class MemberStore:
     def pending_groups(self) -> list[tuple[str, int]]:
         """(cohort, list_id) pairs with members to apply, in the order they first arrived."""
         rows = self._db.execute(
-            "SELECT cohort, list_id, min(rowid) AS first FROM received WHERE applied=0 GROUP BY cohort, list_id ORDER BY first")
+            "SELECT cohort, list_id, min(rowid) AS first FROM received WHERE applied=0 GROUP BY cohort, list_id ORDER BY first"
+        )
         return [(cohort, list_id) for cohort, list_id, _ in rows]
 
     def count_pending(self, cohort: str, list_id: int, *, in_list: bool) -> int:
         """Pending members of `cohort` that are (in_list) or are not (not in_list) in the list now."""
         condition = _IN_LIST if in_list else f"NOT {_IN_LIST}"
         return self._db.execute(
-            f"SELECT count(*) FROM received r WHERE r.applied=0 AND r.cohort=? AND r.list_id=? AND {condition}",  # noqa: S608
-            (cohort, list_id)).fetchone()[0]
+            f"SELECT count(*) FROM received r WHERE r.applied=0 AND r.cohort=? AND r.list_id=? AND {condition}",
+            (cohort, list_id),
+        ).fetchone()[0]
 
     def iter_pending(self, cohort: str, list_id: int, *, in_list: bool) -> Iterator[ContactIdentity]:
         """Those members, page by page (the list's current members must not change meanwhile)."""
@@ -110,9 +111,10 @@ class MemberStore:
         after = 0
         while True:
             rows = self._db.execute(
-                f"SELECT r.rowid, r.email, r.ext_id FROM received r WHERE r.applied=0 AND r.cohort=? AND r.list_id=? "  # noqa: S608
+                f"SELECT r.rowid, r.email, r.ext_id FROM received r WHERE r.applied=0 AND r.cohort=? AND r.list_id=? "
                 f"AND r.rowid>? AND {condition} ORDER BY r.rowid LIMIT ?",
-                (cohort, list_id, after, _PAGE)).fetchall()
+                (cohort, list_id, after, _PAGE),
+            ).fetchall()
             if not rows:
                 return
             after = rows[-1][0]
@@ -123,15 +125,17 @@ class MemberStore:
         """Record the cohort's pending members as applied: now in the list (added) or out of it."""
         if added:
             self._db.execute(
-                f"INSERT INTO current(list_id, email, ext_id, added) SELECT r.list_id, r.email, r.ext_id, 1 "  # noqa: S608
+                f"INSERT INTO current(list_id, email, ext_id, added) SELECT r.list_id, r.email, r.ext_id, 1 "
                 f"FROM received r WHERE r.applied=0 AND r.cohort=? AND r.list_id=? AND NOT {_IN_LIST}",
-                (cohort, list_id))
+                (cohort, list_id),
+            )
         else:
             self._db.execute(
                 "DELETE FROM current WHERE list_id=? AND ("
                 " email IN (SELECT email FROM received WHERE applied=0 AND cohort=? AND list_id=? AND email IS NOT NULL)"
                 " OR ext_id IN (SELECT ext_id FROM received WHERE applied=0 AND cohort=? AND list_id=? AND ext_id IS NOT NULL))",
-                (list_id, cohort, list_id, cohort, list_id))
+                (list_id, cohort, list_id, cohort, list_id),
+            )
         self._db.execute("UPDATE received SET applied=1 WHERE applied=0 AND cohort=? AND list_id=?", (cohort, list_id))
         self._db.commit()
 

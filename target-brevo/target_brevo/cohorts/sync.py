@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from target_brevo.brevo.api import ContactIdentity
 from target_brevo.cohorts import policy
@@ -25,33 +26,23 @@ from target_brevo.settings import ListTarget, RemovalCap
 LOGGER = logging.getLogger("target_brevo.cohorts")
 
 
+@dataclass
 class CohortSync:
     """Every cohort of the run, the lists they sync to, and the mirror decision."""
 
-    def __init__(
-        self,
-        directory: ListDirectory,
-        writer: ListWriter,
-        store: MemberStore,
-        report: RunReport,
-        *,
-        list_target: Callable[[str, str | None], ListTarget | None],
-        default_mode: str,
-        default_cap: RemovalCap,
-    ) -> None:
-        self.directory = directory
-        self.writer = writer
-        self.store = store
-        self.report = report
-        self.list_target = list_target
-        self.default_mode = default_mode
-        self.default_cap = default_cap
-        self.cohorts: dict[str, Cohort] = {}
-        self.names: dict[str, str] = {}  # cohort id -> name, from a lists stream
-        self.definitions: dict[str, str | None] = {}  # defined and not resolved yet
-        self.mirrored: set[int] = set()
-        self._touched: set[str] = set()
-        self._received = 0
+    directory: ListDirectory
+    writer: ListWriter
+    store: MemberStore
+    report: RunReport
+    list_target: Callable[[str, str | None], ListTarget | None]
+    default_mode: str
+    default_cap: RemovalCap
+    cohorts: dict[str, Cohort] = field(default_factory=dict, init=False)
+    names: dict[str, str] = field(default_factory=dict, init=False)  # cohort id -> name, from a lists stream
+    definitions: dict[str, str | None] = field(default_factory=dict, init=False)  # not resolved yet
+    mirrored: set[int] = field(default_factory=set, init=False)
+    _touched: set[str] = field(default_factory=set, init=False)
+    _received: int = field(default=0, init=False)
 
     # -- cohort definitions (a lists stream) --------------------------------------------------
     def define(self, definition: CohortDefinition) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 from target_brevo.brevo.api import BrevoApi, ContactIdentity
@@ -31,27 +32,17 @@ def _by_id_type(
     ]
 
 
+@dataclass
 class ListWriter:
     """Applies membership changes to Brevo lists and keeps the member store in step."""
 
-    def __init__(
-        self,
-        api: BrevoApi,
-        imports: ContactImports,
-        store: MemberStore,
-        report: RunReport,
-        *,
-        call_size: int,
-        import_threshold: int,
-        dry_run: bool,
-    ) -> None:
-        self.api = api
-        self.imports = imports
-        self.store = store
-        self.report = report
-        self.call_size = call_size
-        self.import_threshold = import_threshold
-        self.dry_run = dry_run
+    api: BrevoApi
+    imports: ContactImports
+    store: MemberStore
+    report: RunReport
+    call_size: int
+    import_threshold: int
+    dry_run: bool
 
     def remove(self, list_id: int, members: list[ContactIdentity]) -> int:
         if not members:

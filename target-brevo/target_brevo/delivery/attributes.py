@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from target_brevo.brevo.api import BrevoApi
@@ -13,24 +14,16 @@ from target_brevo.report import RunReport
 LOGGER = logging.getLogger("target_brevo.attributes")
 
 
+@dataclass
 class AttributeCatalog:
     """The Brevo type of every attribute the mapping writes, creating missing ones when allowed."""
 
-    def __init__(
-        self,
-        api: BrevoApi,
-        report: RunReport,
-        *,
-        configured_types: dict[str, str],
-        create_missing: bool,
-        dry_run: bool,
-    ) -> None:
-        self.api = api
-        self.report = report
-        self.configured_types = configured_types
-        self.create_missing = create_missing
-        self.dry_run = dry_run
-        self._known: dict[str, str] | None = None
+    api: BrevoApi
+    report: RunReport
+    configured_types: dict[str, str]
+    create_missing: bool
+    dry_run: bool
+    _known: dict[str, str] | None = field(default=None, init=False)
 
     def types_for(self, mapping: dict[str, str], schema: dict[str, Any]) -> dict[str, str]:
         """Brevo type of every attribute `mapping` (source path -> attribute) writes."""

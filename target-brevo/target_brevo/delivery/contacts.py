@@ -44,7 +44,9 @@ class ContactDelivery(HeldRequest[bytes]):
         line = encoded(row)
         size = len(line) + 1
         if not self._hold(contact.key, line, size):
-            self.report.reject(REPORT_AS, self.stream, contact.key, f"contact row is {size} bytes, over import_max_bytes", row)
+            self.report.reject(
+                REPORT_AS, self.stream, contact.key, f"contact row is {size} bytes, over import_max_bytes", row
+            )
 
     def _send(self, items: list[bytes]) -> None:
         if self.dry_run:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -33,6 +33,8 @@ ROWS_PER_INITIAL_WAIT = 10_000  # before any import completed, expect `initial_s
 
 @dataclass
 class _Outstanding:
+    """An import sent and not yet reported completed."""
+
     process_id: int
     rows: int
     report_as: str
@@ -45,31 +47,22 @@ def reject_key(row: dict[str, Any]) -> str | None:
     return row.get("email") or (row.get("attributes") or {}).get("EXT_ID")
 
 
+@dataclass
 class ContactImports:
     """Sends imports and tracks them until Brevo reports them completed."""
 
-    def __init__(
-        self,
-        api: BrevoApi,
-        report: RunReport,
-        *,
-        max_rows: int,
-        max_bytes: int,
-        waits: ImportWaits,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.api = api
-        self.report = report
-        self.max_rows = max_rows
-        self.max_bytes = max_bytes
-        self.waits = waits
-        self.outstanding: dict[int, _Outstanding] = {}
-        self._sleep = sleep
-        self._queue_end = 0.0  # when the newest import should be done (Brevo applies them in turn)
-        self._base_seconds: float | None = None  # learned: fixed cost of one import
-        self._seconds_per_row: float | None = None  # learned: cost per row beyond that
-        self._largest_seen = 0
-        self._last_completed_at: float | None = None
+    api: BrevoApi
+    report: RunReport
+    max_rows: int
+    max_bytes: int
+    waits: ImportWaits
+    sleep: Callable[[float], None] = time.sleep
+    outstanding: dict[int, _Outstanding] = field(default_factory=dict, init=False)
+    _queue_end: float = field(default=0.0, init=False)  # when the newest import should be done (applied in turn)
+    _base_seconds: float | None = field(default=None, init=False)  # learned: fixed cost of one import
+    _seconds_per_row: float | None = field(default=None, init=False)  # learned: cost per row beyond that
+    _largest_seen: int = field(default=0, init=False)
+    _last_completed_at: float | None = field(default=None, init=False)
 
     def new_batch(self) -> KeyedBatch[bytes]:
         return KeyedBatch(max_rows=self.max_rows, max_bytes=self.max_bytes, envelope_bytes=IMPORT_ENVELOPE_BYTES)
@@ -85,7 +78,9 @@ class ContactImports:
             line = encoded(row)
             size = len(line) + 1
             if batch.never_fits(size):
-                self.report.reject(report_as, stream, reject_key(row), f"contact row is {size} bytes, over import_max_bytes", row)
+                self.report.reject(
+                    report_as, stream, reject_key(row), f"contact row is {size} bytes, over import_max_bytes", row
+                )
                 continue
             key = row_key(row)
             if not batch.has_room(key, size):
@@ -147,7 +142,7 @@ class ContactImports:
         while True:
             if wait > 0:
                 LOGGER.info("Waiting %.1fs for %d Brevo import(s) to complete", wait, len(self.outstanding))
-                self._sleep(wait)
+                self.sleep(wait)
             self._poll()
             if not self.outstanding:
                 return

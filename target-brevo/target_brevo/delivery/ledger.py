@@ -56,9 +56,12 @@ class Ledger:
 
     def is_delivered(self, kind: str, key: str) -> bool:
         with self._lock:
-            return self._db.execute(
-                "SELECT 1 FROM deliveries WHERE kind=? AND key=? AND status='delivered'", (kind, key)
-            ).fetchone() is not None
+            return (
+                self._db.execute(
+                    "SELECT 1 FROM deliveries WHERE kind=? AND key=? AND status='delivered'", (kind, key)
+                ).fetchone()
+                is not None
+            )
 
     def _set(self, kind: str, keys: Iterable[str], status: str) -> None:
         now = time.time()
@@ -85,7 +88,9 @@ class Ledger:
         """Drop keys that were not accepted (rejected events), so a later run may send them again."""
         keys = list(keys)
         with self._lock:
-            self._db.executemany("DELETE FROM deliveries WHERE kind=? AND key=? AND status!='delivered'", [(kind, k) for k in keys])
+            self._db.executemany(
+                "DELETE FROM deliveries WHERE kind=? AND key=? AND status!='delivered'", [(kind, k) for k in keys]
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from target_brevo.brevo.api import ContactIdentity
 from target_brevo.mapping.identity import identity_of
@@ -13,8 +13,7 @@ from target_brevo.mapping.values import PHONE_ATTRIBUTES, InvalidValue, coerce_a
 BUILT_IN_ATTRIBUTES = frozenset({"EXT_ID"}) | PHONE_ATTRIBUTES
 
 
-@dataclass(frozen=True)
-class RefusedValue:
+class RefusedValue(NamedTuple):
     """A mapped value Brevo cannot take: the contact is sent without it."""
 
     attribute: str

@@ -9,6 +9,7 @@ from target_brevo.brevo.limits import EVENT_PROPERTIES_BYTES
 from target_brevo.mapping.identity import IdentityRules
 from target_brevo.mapping.jsonsafe import size_of
 from target_brevo.mapping.values import (
+    BrevoItem,
     InvalidValue,
     content_key,
     get_path,
@@ -20,14 +21,6 @@ from target_brevo.mapping.values import (
 )
 
 DEFAULT_EVENT_FIELDS = {"uuid": "uuid", "name": "event_type", "time": "event_time", "properties": "event_properties"}
-
-
-@dataclass(frozen=True)
-class Event:
-    """A Brevo event and its key in the ledger (the source uuid, else a hash of the record)."""
-
-    key: str
-    payload: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -47,8 +40,9 @@ class EventRules:
     contact_properties: dict[str, str]
     identity: IdentityRules
 
-    def to_event(self, record: dict[str, Any]) -> Event | UnmappedEvent:
-        """The Brevo event of `record`; InvalidValue when it cannot be one."""
+    def to_event(self, record: dict[str, Any]) -> BrevoItem | UnmappedEvent:
+        """The Brevo event of `record`, keyed for the ledger by the source uuid (else a hash of the record);
+        InvalidValue when it cannot be one."""
         fields = self.fields
         event_type = to_identifier(get_path(record, fields["name"]))
         if not event_type:
@@ -79,7 +73,7 @@ class EventRules:
         contact_properties = self._contact_properties(record)
         if contact_properties:
             event["contact_properties"] = contact_properties
-        return Event(key, event)
+        return BrevoItem(key, event)
 
     def _contact_properties(self, record: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -19,7 +19,7 @@ def iso_utc(value: dt.datetime, *, millis: bool = True) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def number(value: Decimal | int | float) -> int | float:
+def number(value: Decimal | float) -> int | float:
     """A Decimal as an int when it is integral, else a float."""
     if isinstance(value, Decimal):
         if value == value.to_integral_value() and abs(value) < 2**63:

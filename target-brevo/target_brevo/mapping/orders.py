@@ -7,6 +7,7 @@ from typing import Any
 
 from target_brevo.mapping.identity import IdentityRules
 from target_brevo.mapping.values import (
+    BrevoItem,
     InvalidValue,
     content_key,
     get_path,
@@ -30,14 +31,6 @@ DEFAULT_ORDER_FIELDS = {
 
 
 @dataclass(frozen=True)
-class Order:
-    """A Brevo order and its id (the source uuid, else a hash of the record)."""
-
-    id: str
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class OrderRules:
     """How a record becomes an order: field paths, the status when the record has none, identity."""
 
@@ -49,8 +42,9 @@ class OrderRules:
         path = self.fields.get(name)
         return get_path(record, path) if path else None
 
-    def to_order(self, record: dict[str, Any]) -> Order:
-        """The order of `record`: one product with price and quantity; InvalidValue when it cannot be one."""
+    def to_order(self, record: dict[str, Any]) -> BrevoItem:
+        """The order of `record`, keyed by its id (the source uuid, else a hash of the record): one product
+        with price and quantity; InvalidValue when it cannot be one."""
         order_id = to_identifier(self._field(record, "id")) or content_key(record)
         created = self._field(record, "created_at")
         if created in (None, ""):
@@ -81,7 +75,7 @@ class OrderRules:
         }
         if meta:
             order["metaInfo"] = meta
-        return Order(order_id, order)
+        return BrevoItem(order_id, order)
 
     def _amounts(self, record: dict[str, Any]) -> tuple[int | float, int | float, int | float]:
         """(amount, unit price, quantity): the amount is revenue, else price x quantity."""

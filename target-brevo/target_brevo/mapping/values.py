@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import hashlib
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,6 +26,14 @@ _FALSE = frozenset({"false", "f", "no", "n", "0"})
 
 class InvalidValue(ValueError):
     """A value that cannot be turned into what Brevo expects; the message says why."""
+
+
+@dataclass(frozen=True)
+class BrevoItem:
+    """One item of a Brevo bulk request (an event, an order) and the key that makes it unique."""
+
+    key: str
+    payload: dict[str, Any]
 
 
 def get_path(record: dict[str, Any], path: str) -> Any:
@@ -247,4 +256,3 @@ def normalise_properties(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [normalise_properties(v) for v in value]
     return json_safe(value)
-

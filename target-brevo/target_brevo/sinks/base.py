@@ -31,11 +31,26 @@ class BrevoSink(BatchSink):
     #: Flush order: lower first. Contacts go before anything that needs them to exist.
     priority: ClassVar[int] = 50
 
-    def __init__(
-        self, target: Any, stream_name: str, schema: dict, key_properties: Any, *, report: RunReport
-    ) -> None:
-        self.report = report
+    report: RunReport
+
+    def __init__(self, target: Any, stream_name: str, schema: dict, key_properties: Any, **collaborators: Any) -> None:
+        """The SDK's arguments, plus the collaborators the sink class declares as annotations, by name."""
+        wanted = self.collaborators()
+        if set(collaborators) != wanted:
+            raise TypeError(f"{type(self).__name__} takes {sorted(wanted)}, got {sorted(collaborators)}")
+        for name, value in collaborators.items():
+            setattr(self, name, value)
         super().__init__(target=target, stream_name=stream_name, schema=schema, key_properties=key_properties)
+
+    @classmethod
+    def collaborators(cls) -> set[str]:
+        """Public names annotated on BrevoSink and its subclasses, class variables aside."""
+        names: set[str] = set()
+        for klass in cls.__mro__[: cls.__mro__.index(BrevoSink) + 1]:
+            for name, annotation in vars(klass).get("__annotations__", {}).items():
+                if not name.startswith("_") and "ClassVar" not in str(annotation):
+                    names.add(name)
+        return names
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         return validator_for(self.schema) if self.validate_schema else None

@@ -17,21 +17,11 @@ class ContactsSink(BrevoSink):
     report_as = "contacts"
     priority = 10
 
-    def __init__(
-        self,
-        *args: Any,
-        identity: IdentityRules,
-        rules: ContactRules,
-        attributes: AttributeCatalog,
-        delivery: ContactDelivery,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.identity = identity
-        self.rules = rules
-        self.attributes = attributes
-        self.delivery = delivery
-        self._types: dict[str, str] | None = None
+    identity: IdentityRules
+    rules: ContactRules
+    attributes: AttributeCatalog
+    delivery: ContactDelivery
+    _types: dict[str, str] | None = None  # of the mapped attributes, read on the first record
 
     def handle(self, record: dict[str, Any]) -> None:
         if self._types is None:

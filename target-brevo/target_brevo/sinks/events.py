@@ -19,10 +19,11 @@ class EventsSink(BrevoSink):
     report_as = "events"
     priority = 40
 
-    def __init__(self, *args: Any, rules: EventRules, delivery: EventDelivery, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.rules = rules
-        self.delivery = delivery
+    rules: EventRules
+    delivery: EventDelivery
+
+    def setup(self) -> None:
+        super().setup()
         self._unmapped_noticed: set[str] = set()
 
     def handle(self, record: dict[str, Any]) -> None:

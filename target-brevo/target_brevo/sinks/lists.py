@@ -15,10 +15,8 @@ class ListsSink(BrevoSink):
     report_as = "lists"
     priority = 20
 
-    def __init__(self, *args: Any, rules: ListRules, cohorts: CohortSync, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.rules = rules
-        self.cohorts = cohorts
+    rules: ListRules
+    cohorts: CohortSync
 
     def handle(self, record: dict[str, Any]) -> None:
         self.cohorts.define(self.rules.read(record))

@@ -17,14 +17,13 @@ class ListMembersSink(BrevoSink):
     report_as = "list_members"
     priority = 30
 
-    def __init__(
-        self, *args: Any, identity: IdentityRules, rules: MemberRules, cohorts: CohortSync, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.identity = identity
-        self.rules = rules
-        self.cohorts = cohorts
-        self._marker_expected = rules.marker_in(self.schema)
+    identity: IdentityRules
+    rules: MemberRules
+    cohorts: CohortSync
+
+    def setup(self) -> None:
+        super().setup()
+        self._marker_expected = self.rules.marker_in(self.schema)
 
     def handle(self, record: dict[str, Any]) -> None:
         member_record = self.rules.read(record)

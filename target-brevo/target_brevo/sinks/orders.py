@@ -15,10 +15,8 @@ class OrdersSink(BrevoSink):
     report_as = "orders"
     priority = 50
 
-    def __init__(self, *args: Any, rules: OrderRules, delivery: OrderDelivery, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.rules = rules
-        self.delivery = delivery
+    rules: OrderRules
+    delivery: OrderDelivery
 
     def handle(self, record: dict[str, Any]) -> None:
         self.delivery.put(self.rules.to_order(record), record)

@@ -1,0 +1,302 @@
+"""The target's config schema: every setting with its description and default (declared here, once)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from singer_sdk import typing as th
+
+from target_brevo.brevo import limits
+from target_brevo.mapping.events import DEFAULT_EVENT_FIELDS
+from target_brevo.mapping.orders import DEFAULT_ORDER_FIELDS
+
+STREAM_TYPES = ("contacts", "events", "orders", "list_members", "lists", "skip")
+DEFAULT_STREAM_TYPES = {
+    "users": "contacts",
+    "events": "events",
+    "revenue": "orders",
+    "cohort_members": "list_members",
+    "cohorts": "lists",
+}
+SYNC_MODES = ("mirror", "append", "remove")
+
+_STRING_MAP = th.ObjectType(additional_properties=th.StringType)
+_PATHS = th.CustomType({"type": ["string", "array", "null"], "items": {"type": "string"}})
+# A number, or its text: Meltano 4.4 cannot pass `kind: decimal` values set from the environment, so
+# meltano.yml declares these settings as text and the target reads both forms.
+_NUMBER = th.CustomType({"type": ["number", "string"], "pattern": r"^-?[0-9]+(\.[0-9]+)?$"})
+_LIST_TARGET = th.CustomType(
+    {
+        "anyOf": [
+            {"type": "integer"},
+            {"type": "string"},
+            {
+                "type": "object",
+                "properties": {
+                    "list_id": {"type": "integer"},
+                    "list_name": {"type": "string"},
+                    "sync_mode": {"type": "string", "enum": list(SYNC_MODES)},
+                    "max_removal_fraction": {"type": "number"},
+                    "allow_large_removals": {"type": "boolean"},
+                },
+                "additionalProperties": False,
+            },
+        ]
+    }
+)
+
+
+#: Ceilings Brevo sets on the request-size settings (filled by `_request_size`).
+CEILINGS: dict[str, int] = {}
+
+
+def _request_size(name: str, description: str, *, ceiling: int, default: int | None = None) -> th.Property:
+    """A request-size setting: at most Brevo's `ceiling`, which is also the default unless one is given."""
+    CEILINGS[name] = ceiling
+    return th.Property(name, th.IntegerType, default=ceiling if default is None else default, description=description)
+
+
+def _fields(name: str, description: str, names: list[str]) -> th.Property:
+    fields = th.ObjectType(*(th.Property(n, th.StringType(nullable=True)) for n in names), additional_properties=False)
+    return th.Property(name, fields, description=description)
+
+
+CONFIG_SCHEMA = th.PropertiesList(
+    th.Property(
+        "api_key",
+        th.StringType,
+        required=True,
+        secret=True,
+        description="Brevo API v3 key (`xkeysib-...`), sent in the `api-key` header. Never logged.",
+    ),
+    th.Property(
+        "api_url",
+        th.StringType,
+        default="https://api.brevo.com/v3",
+        description="Brevo API base URL. Override for the sandbox; plain http only for loopback hosts.",
+    ),
+    th.Property(
+        "stream_types",
+        _STRING_MAP,
+        description="Stream name -> one of "
+        + ", ".join(f"`{t}`" for t in STREAM_TYPES)
+        + ". Merged over the defaults users->contacts, events->events, revenue->orders, "
+        "cohort_members->list_members, cohorts->lists. Unrouted streams are skipped with one warning each.",
+    ),
+    th.Property(
+        "email_field",
+        _PATHS,
+        description="Record property or dotted path (or a list, first non-empty wins) holding the contact "
+        "email. Default: the property that `property_mapping` maps to `email`, then `email`, "
+        "`user_properties.email`.",
+    ),
+    th.Property(
+        "ext_id_field",
+        _PATHS,
+        description="Record property or path (or list) giving the contact ext_id. Default `user_id`.",
+    ),
+    th.Property(
+        "property_mapping",
+        th.ObjectType(additional_properties=th.CustomType({"type": ["string", "object"]})),
+        description="Record property or dotted path -> Brevo attribute (e.g. `first_name: FIRSTNAME`, "
+        "`phone: SMS`, `user_properties.plan: PLAN`). Target `email` sets the email identity. Nested "
+        "objects read as paths (`{user_properties: {plan: PLAN}}` = `user_properties.plan: PLAN`), which "
+        "is how Meltano passes dotted keys.",
+    ),
+    th.Property(
+        "attribute_types",
+        _STRING_MAP,
+        description="Brevo attribute -> type (`text`, `date`, `float`, `boolean`, `multiple-choice`) used "
+        "when creating a missing attribute. Default: derived from the stream schema.",
+    ),
+    th.Property(
+        "create_missing_attributes",
+        th.BooleanType,
+        default=True,
+        description="Create mapped contact attributes that do not exist in Brevo (category `normal`).",
+    ),
+    th.Property(
+        "default_region",
+        th.StringType,
+        description="ISO 3166 region (e.g. `FR`) for phone numbers written without a country code; phones "
+        "are sent in E.164.",
+    ),
+    th.Property(
+        "event_mapping",
+        _STRING_MAP,
+        description="Source event type -> Brevo event name (e.g. `Purchase: order_completed`). Names are "
+        "validated at start-up: 1-255 letters, digits, `-`, `_`.",
+    ),
+    th.Property(
+        "forward_unmapped_events",
+        th.BooleanType,
+        default=False,
+        description="Also send events without an `event_mapping` entry, with names normalised to Brevo's "
+        "allowed characters. Off: they are counted and skipped.",
+    ),
+    th.Property(
+        "event_contact_properties",
+        _STRING_MAP,
+        description="Event record property or path -> contact attribute sent as `contact_properties`.",
+    ),
+    _fields(
+        "event_fields",
+        "Event record fields: `uuid` (ledger key), `name`, `time`, `properties`. Defaults `uuid`, "
+        "`event_type`, `event_time`, `event_properties`.",
+        list(DEFAULT_EVENT_FIELDS),
+    ),
+    _fields(
+        "order_fields",
+        "Order record fields: `id`, `created_at`, `amount`, `price`, `quantity`, `product_id`, `status`, "
+        "`revenue_type`, `currency`. Defaults: `uuid`, `event_time`, `revenue`, `price`, `quantity`, "
+        "`product_id`, `order_status`, `revenue_type`, `currency`.",
+        list(DEFAULT_ORDER_FIELDS),
+    ),
+    th.Property(
+        "order_status", th.StringType, default="completed", description="Order status when the record has none."
+    ),
+    th.Property(
+        "orders_historical",
+        th.BooleanType,
+        default=True,
+        description="Send orders as historical (`historical: true`), so backfills do not trigger automations.",
+    ),
+    _fields(
+        "cohort_fields",
+        "List-member record fields: `cohort_id`, `cohort_name`, `snapshot_size` (members in the complete "
+        "snapshot) and `snapshot_complete` (an optional boolean completion marker). Defaults "
+        "`cohort_id`, `cohort_name`, `snapshot_size`, none.",
+        ["cohort_id", "cohort_name", "snapshot_size", "snapshot_complete"],
+    ),
+    _fields("list_fields", "Lists-stream record fields: `id` and `name`. Defaults `id`, `name`.", ["id", "name"]),
+    th.Property(
+        "lists",
+        th.ObjectType(additional_properties=_LIST_TARGET),
+        description="Cohort id or name -> Brevo list id (e.g. `power_users: 11`), list name, or "
+        "`{list_id|list_name, sync_mode, max_removal_fraction, allow_large_removals}`.",
+    ),
+    th.Property(
+        "create_missing_lists",
+        th.BooleanType,
+        default=False,
+        description="Create a Brevo list (named after the cohort, or `list_name`) in `lists_folder` when none "
+        "is found.",
+    ),
+    th.Property(
+        "lists_folder",
+        th.StringType,
+        default="target-brevo",
+        description="Folder that created lists go into (created if missing).",
+    ),
+    th.Property(
+        "contacts_list_id",
+        th.IntegerType,
+        description="List every imported contact joins (Brevo's import requires one). Default: the list "
+        "named `contacts_list_name`, created if missing.",
+    ),
+    th.Property(
+        "contacts_list_name",
+        th.StringType,
+        default="target-brevo contacts",
+        description="Name of the contacts list used when `contacts_list_id` is not set.",
+    ),
+    th.Property(
+        "cohort_sync_mode",
+        th.StringType,
+        default="mirror",
+        allowed_values=list(SYNC_MODES),
+        description="How cohort members change lists: `mirror` (add, and remove those no longer in a complete "
+        "snapshot), `append` (add only), `remove` (remove the received members).",
+    ),
+    th.Property(
+        "mirror_max_removal_fraction",
+        _NUMBER,
+        default=0.25,
+        description="Mirror never removes more than this fraction of a list's members in one run.",
+    ),
+    th.Property(
+        "mirror_allow_large_removals",
+        th.BooleanType,
+        default=False,
+        description="Apply mirror removals above `mirror_max_removal_fraction`.",
+    ),
+    th.Property(
+        "dry_run",
+        th.BooleanType,
+        default=False,
+        description="Plan only: read from Brevo, report what would change, write nothing.",
+    ),
+    th.Property(
+        "rejects_file",
+        th.StringType,
+        description="JSONL file (mode 0600) receiving rejected records with stream, key and reason.",
+    ),
+    th.Property(
+        "ledger_path",
+        th.StringType,
+        default=".target-brevo/ledger.sqlite3",
+        description="SQLite delivery ledger of accepted event uuids; keep it between runs.",
+    ),
+    th.Property("summary_file", th.StringType, description="Also write the run summary (JSON) to this file."),
+    th.Property(
+        "flush_interval_seconds",
+        _NUMBER,
+        default=300.0,
+        description="How often a STATE is made durable: on a STATE message at least this long after the last "
+        "flush, every held record is sent (partial batches too), the imports are waited for, and that STATE "
+        "is emitted. Full batches are sent as they fill whatever the interval. 0 flushes at every STATE.",
+    ),
+    _request_size(
+        "import_max_rows", "Contacts per /contacts/import call.", ceiling=limits.IMPORT_MAX_ROWS, default=100_000
+    ),
+    _request_size(
+        "import_max_bytes",
+        "Bytes per /contacts/import body (Brevo caps at 10 MB, recommends 8).",
+        ceiling=limits.IMPORT_MAX_BYTES,
+        default=limits.IMPORT_RECOMMENDED_BYTES,
+    ),
+    _request_size("events_batch_max_events", "Events per /events/batch (<= 200).", ceiling=limits.EVENTS_PER_BATCH),
+    _request_size(
+        "events_batch_max_bytes", "Bytes per /events/batch body (<= 512 KB).", ceiling=limits.EVENTS_BATCH_BYTES
+    ),
+    _request_size(
+        "orders_batch_max_orders", "Orders per /orders/status/batch (<= 1000).", ceiling=limits.ORDERS_PER_BATCH
+    ),
+    _request_size(
+        "orders_batch_max_bytes", "Bytes per /orders/status/batch body (<= 5 MB).", ceiling=limits.ORDERS_BATCH_BYTES
+    ),
+    _request_size(
+        "list_call_max_contacts", "Contacts per list add/remove call (<= 150).", ceiling=limits.CONTACTS_PER_LIST_CALL
+    ),
+    th.Property(
+        "list_import_threshold",
+        th.IntegerType,
+        default=1500,
+        description="Adds to one list above this many members in one flush go through /contacts/import with "
+        "the list id (one call per import body) instead of contacts/add (150 per call); so do all adds while "
+        "contacts are being imported anyway.",
+    ),
+    th.Property("max_retries", th.IntegerType, default=5, description="Retries of a call after 5xx or timeouts."),
+    th.Property("backoff_base_seconds", _NUMBER, default=0.5, description="First retry delay (doubles, jittered)."),
+    th.Property("backoff_max_seconds", _NUMBER, default=30.0, description="Longest retry delay."),
+    th.Property("request_timeout_seconds", _NUMBER, default=60.0, description="HTTP timeout per call."),
+    th.Property(
+        "process_poll_initial_seconds",
+        _NUMBER,
+        default=1.0,
+        description="Expected import time per 10,000 rows before the first poll, until the run has seen "
+        "an import complete (then its own timing is used); later polls wait at least this, doubling up to "
+        "the max.",
+    ),
+    th.Property("process_poll_max_seconds", _NUMBER, default=30.0, description="Longest wait between polls."),
+    th.Property(
+        "process_timeout_seconds",
+        _NUMBER,
+        default=3600.0,
+        description="Give up on an import process after this long.",
+    ),
+).to_dict()
+
+DEFAULTS: dict[str, Any] = {
+    name: prop["default"] for name, prop in CONFIG_SCHEMA["properties"].items() if "default" in prop
+}

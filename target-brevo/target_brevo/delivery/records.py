@@ -1,0 +1,63 @@
+"""A held bulk request of mapped records (events, orders): refusals split out and reported per record."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, NamedTuple
+
+import orjson
+
+from target_brevo.brevo.api import BrevoApi
+from target_brevo.delivery.batch import HeldRequest, KeyedBatch, send_splitting
+from target_brevo.mapping.values import BrevoItem
+from target_brevo.report import RunReport
+
+
+class HeldItem(NamedTuple):
+    """A mapped item and the record it came from (for the rejects file)."""
+
+    item: BrevoItem
+    record: dict[str, Any]
+
+
+class RecordRequest(HeldRequest[HeldItem]):
+    """Holds one stream's items; a dry run only counts them. Subclasses send one request (`_send_once`)."""
+
+    #: What the summary counts the items as, what one item is called in messages, and the request's
+    #: bytes around its array of items.
+    report_as: ClassVar[str]
+    item_name: ClassVar[str]
+    envelope_bytes: ClassVar[int]
+
+    def __init__(
+        self, api: BrevoApi, report: RunReport, *, stream: str, max_items: int, max_bytes: int, dry_run: bool
+    ) -> None:
+        super().__init__(KeyedBatch(max_rows=max_items, max_bytes=max_bytes, envelope_bytes=self.envelope_bytes))
+        self.api = api
+        self.report = report
+        self.stream = stream
+        self.dry_run = dry_run
+
+    def _hold_item(self, item: BrevoItem, record: dict[str, Any]) -> None:
+        size = len(orjson.dumps(item.payload)) + 1
+        held = HeldItem(item, record)
+        if not self._hold(item.key, held, size):
+            self._refuse(held, f"{self.item_name} is {size} bytes, over the batch byte limit")
+
+    def _send(self, items: list[HeldItem]) -> None:
+        if self.dry_run:
+            self.report.count(self.report_as, "would_send", len(items))
+            return
+        send_splitting(
+            items,
+            self._send_once,
+            self._refuse,
+            what=self.item_name,
+            on_split=lambda: self.report.count(self.report_as, "batch_splits"),
+        )
+
+    def _send_once(self, items: list[HeldItem]) -> int:
+        """Send one request; returns how many items Brevo accepted."""
+        raise NotImplementedError
+
+    def _refuse(self, held: HeldItem, reason: str) -> None:
+        self.report.reject(self.report_as, self.stream, held.item.key, reason, held.record)
