@@ -43,19 +43,12 @@ class Run:
         self.api = BrevoApi(self.http)
         self.report = RunReport(RejectsFile(settings.rejects_file, redact=self.http.redact), dry_run=settings.dry_run)
         self.flush_policy = FlushPolicy(settings.flush_interval_seconds, dry_run=settings.dry_run)
+        limits = settings.limits
         self.imports = ContactImports(
-            self.api,
-            self.report,
-            max_rows=settings.limits.import_rows,
-            max_bytes=settings.limits.import_bytes,
-            waits=settings.import_waits,
+            self.api, self.report, limits.import_rows, limits.import_bytes, settings.import_waits
         )
         self.attributes = AttributeCatalog(
-            self.api,
-            self.report,
-            configured_types=settings.attribute_types,
-            create_missing=settings.create_missing_attributes,
-            dry_run=settings.dry_run,
+            self.api, self.report, settings.attribute_types, settings.create_missing_attributes, settings.dry_run
         )
         self.lists = ListDirectory(
             self.api,
@@ -106,55 +99,57 @@ class Run:
 
     def sink_factory(self, stream_type: str, stream_name: str) -> SinkFactory:
         """The sink class of a stream type with its collaborators bound (the SDK adds target, stream, schema)."""
+        builders = {
+            "contacts": self._contacts_sink,
+            "events": self._events_sink,
+            "orders": self._orders_sink,
+            "list_members": self._members_sink,
+            "lists": self._lists_sink,
+        }
+        build = builders.get(stream_type)
+        sink = build(stream_name) if build else SkipSink
+        return functools.partial(sink, report=self.report)
+
+    def _request(self, stream_name: str, max_items: int, max_bytes: int) -> dict[str, Any]:
+        return {"stream": stream_name, "max_items": max_items, "max_bytes": max_bytes, "dry_run": self.settings.dry_run}
+
+    def _contacts_sink(self, stream_name: str) -> SinkFactory:
         settings = self.settings
-        limits = settings.limits
-        bind = functools.partial
-        common: dict[str, Any] = {"report": self.report}
-        if stream_type == "contacts":
-            delivery = ContactDelivery(
-                self.imports,
-                self.report,
-                stream=stream_name,
-                contacts_list=self.lists.contacts_list_id,
-                dry_run=settings.dry_run,
-            )
-            return bind(
-                ContactsSink,
-                identity=settings.identity,
-                rules=settings.contacts,
-                attributes=self.attributes,
-                delivery=delivery,
-                **common,
-            )
-        if stream_type == "events":
-            delivery = EventDelivery(
-                self.api,
-                self.ledger,
-                self.report,
-                stream=stream_name,
-                max_items=limits.events,
-                max_bytes=limits.events_bytes,
-                dry_run=settings.dry_run,
-            )
-            return bind(EventsSink, rules=settings.events, delivery=delivery, **common)
-        if stream_type == "orders":
-            delivery = OrderDelivery(
-                self.api,
-                self.report,
-                stream=stream_name,
-                max_items=limits.orders,
-                max_bytes=limits.orders_bytes,
-                historical=settings.orders_historical,
-                dry_run=settings.dry_run,
-            )
-            return bind(OrdersSink, rules=settings.orders, delivery=delivery, **common)
-        if stream_type == "list_members":
-            return bind(
-                ListMembersSink, identity=settings.identity, rules=settings.members, cohorts=self.cohorts, **common
-            )
-        if stream_type == "lists":
-            return bind(ListsSink, rules=settings.cohort_definitions, cohorts=self.cohorts, **common)
-        return bind(SkipSink, **common)
+        delivery = ContactDelivery(
+            self.imports,
+            self.report,
+            stream=stream_name,
+            contacts_list=self.lists.contacts_list_id,
+            dry_run=settings.dry_run,
+        )
+        return functools.partial(
+            ContactsSink,
+            identity=settings.identity,
+            rules=settings.contacts,
+            attributes=self.attributes,
+            delivery=delivery,
+        )
+
+    def _events_sink(self, stream_name: str) -> SinkFactory:
+        limits = self.settings.limits
+        request = self._request(stream_name, limits.events, limits.events_bytes)
+        delivery = EventDelivery(self.api, self.ledger, self.report, **request)
+        return functools.partial(EventsSink, rules=self.settings.events, delivery=delivery)
+
+    def _orders_sink(self, stream_name: str) -> SinkFactory:
+        settings = self.settings
+        request = self._request(stream_name, settings.limits.orders, settings.limits.orders_bytes)
+        delivery = OrderDelivery(self.api, self.report, historical=settings.orders_historical, **request)
+        return functools.partial(OrdersSink, rules=settings.orders, delivery=delivery)
+
+    def _members_sink(self, stream_name: str) -> SinkFactory:
+        settings = self.settings
+        return functools.partial(
+            ListMembersSink, identity=settings.identity, rules=settings.members, cohorts=self.cohorts
+        )
+
+    def _lists_sink(self, stream_name: str) -> SinkFactory:
+        return functools.partial(ListsSink, rules=self.settings.cohort_definitions, cohorts=self.cohorts)
 
     def settle(self) -> None:
         """Wait until Brevo applied every import sent so far."""

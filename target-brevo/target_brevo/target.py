@@ -26,7 +26,7 @@ from singer_sdk.sinks import Sink
 from target_brevo.config_schema import CONFIG_SCHEMA
 from target_brevo.run import Run
 from target_brevo.settings import Settings, parse_settings
-from target_brevo.sinks.base import SkipSink
+from target_brevo.sinks.base import SkipSink, flush_rank
 
 SUMMARY_LOGGER = logging.getLogger("target_brevo.summary")
 
@@ -80,7 +80,7 @@ class TargetBrevo(Target):
     # -- flushing: hold across STATEs, deliver everything when a STATE is due ------------------
     def _drain_all(self, sink_list: Any, parallelism: int) -> None:
         """Flush every sink, contacts first, then wait until Brevo has applied every import."""
-        for sink in sorted(sink_list, key=lambda s: getattr(s, "priority", 50)):
+        for sink in sorted(sink_list, key=flush_rank):
             self.drain_one(sink)
         # drain_all flushes the retired sinks, then the active ones: wait once, after the active ones
         if sink_list is not self._sinks_to_clear and self._run is not None:

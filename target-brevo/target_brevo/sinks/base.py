@@ -12,10 +12,18 @@ from typing import Any, ClassVar
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
+from target_brevo.delivery.batch import HeldRequest
 from target_brevo.mapping.jsonsafe import json_safe
 from target_brevo.mapping.values import InvalidValue
 from target_brevo.report import RunReport
 from target_brevo.validation import validator_for
+
+#: The order sinks are flushed in: contacts before anything that needs them to exist.
+FLUSH_ORDER = ("contacts", "lists", "list_members", "events", "orders", "skipped")
+
+
+def flush_rank(sink: Any) -> int:
+    return FLUSH_ORDER.index(sink.report_as)
 
 
 class BrevoSink(BatchSink):
@@ -28,8 +36,6 @@ class BrevoSink(BatchSink):
 
     #: What the summary counts this sink's records as.
     report_as: ClassVar[str] = ""
-    #: Flush order: lower first. Contacts go before anything that needs them to exist.
-    priority: ClassVar[int] = 50
 
     report: RunReport
 
@@ -98,11 +104,22 @@ class BrevoSink(BatchSink):
         raise NotImplementedError
 
 
+class DeliverySink(BrevoSink):
+    """A sink whose records go to one held bulk request."""
+
+    delivery: HeldRequest
+
+    def pending(self) -> int:
+        return self.delivery.pending
+
+    def flush(self) -> None:
+        self.delivery.flush()
+
+
 class SkipSink(BrevoSink):
     """Records of a stream routed nowhere: counted and dropped."""
 
     report_as = "skipped"
-    priority = 90
 
     def process_record(self, record: dict, context: dict) -> None:
         self.report.count("skipped_streams", self.stream_name)

@@ -8,14 +8,13 @@ from target_brevo.delivery.attributes import AttributeCatalog
 from target_brevo.delivery.contacts import ContactDelivery
 from target_brevo.mapping.contacts import ContactRules
 from target_brevo.mapping.identity import IdentityRules
-from target_brevo.sinks.base import BrevoSink
+from target_brevo.sinks.base import DeliverySink
 
 
-class ContactsSink(BrevoSink):
+class ContactsSink(DeliverySink):
     """Upserts a contact per record, with its mapped attributes (created in Brevo when missing)."""
 
     report_as = "contacts"
-    priority = 10
 
     identity: IdentityRules
     rules: ContactRules
@@ -39,9 +38,3 @@ class ContactsSink(BrevoSink):
                 attribute=refused.attribute,
             )
         self.delivery.put(contact)
-
-    def pending(self) -> int:
-        return self.delivery.pending
-
-    def flush(self) -> None:
-        self.delivery.flush()

@@ -7,17 +7,16 @@ from typing import Any
 
 from target_brevo.delivery.events import EventDelivery
 from target_brevo.mapping.events import EventRules, UnmappedEvent
-from target_brevo.sinks.base import BrevoSink
+from target_brevo.sinks.base import DeliverySink
 
 LOGGER = logging.getLogger("target_brevo.events")
 MAX_UNMAPPED_NOTICES = 100
 
 
-class EventsSink(BrevoSink):
+class EventsSink(DeliverySink):
     """Sends each mapped event; counts (and logs once per type) the unmapped ones."""
 
     report_as = "events"
-    priority = 40
 
     rules: EventRules
     delivery: EventDelivery
@@ -40,9 +39,3 @@ class EventsSink(BrevoSink):
             LOGGER.info(
                 "Event type %r has no event_mapping entry; skipped (forward_unmapped_events is off)", event_type
             )
-
-    def pending(self) -> int:
-        return self.delivery.pending
-
-    def flush(self) -> None:
-        self.delivery.flush()

@@ -13,7 +13,6 @@ class ListsSink(BrevoSink):
     """Remembers each cohort's name and resolves its list at the next flush."""
 
     report_as = "lists"
-    priority = 20
 
     rules: ListRules
     cohorts: CohortSync

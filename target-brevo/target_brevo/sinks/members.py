@@ -15,7 +15,6 @@ class ListMembersSink(BrevoSink):
     """Counts each member record towards its cohort's snapshot and hands the member to cohort sync."""
 
     report_as = "list_members"
-    priority = 30
 
     identity: IdentityRules
     rules: MemberRules

@@ -6,23 +6,16 @@ from typing import Any
 
 from target_brevo.delivery.orders import OrderDelivery
 from target_brevo.mapping.orders import OrderRules
-from target_brevo.sinks.base import BrevoSink
+from target_brevo.sinks.base import DeliverySink
 
 
-class OrdersSink(BrevoSink):
+class OrdersSink(DeliverySink):
     """Sends an order per record."""
 
     report_as = "orders"
-    priority = 50
 
     rules: OrderRules
     delivery: OrderDelivery
 
     def handle(self, record: dict[str, Any]) -> None:
         self.delivery.put(self.rules.to_order(record), record)
-
-    def pending(self) -> int:
-        return self.delivery.pending
-
-    def flush(self) -> None:
-        self.delivery.flush()
