@@ -8,6 +8,7 @@ SDK internals used, for want of a public hook (singer-sdk 0.54):
 - `_process_state_message`, `_write_state_message`, `_handle_max_record_age`: the flush and STATE
   policy (a STATE is emitted only after everything before it is delivered, and not on a timer).
 - `_handle_termination`: the SDK drains on SIGTERM, which could acknowledge a half-sent batch.
+- `Sink._parse_timestamps_in_record` (sinks/base.py): skipped, the mapping parses the few dates it uses.
 """
 
 from __future__ import annotations

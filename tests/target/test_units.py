@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
+import time
 from decimal import Decimal
 
 import orjson
@@ -334,6 +335,20 @@ def test_rate_window_end_is_the_earliest_bound_seen():
     client._pace("events")
     assert len(slept) == 1 and 0 < slept[0] <= 1.0
     client._observe("events", {**headers, "x-sib-ratelimit-remaining": "9"})  # a new window: remaining went up
+    assert client._windows["events"].reset_at > first_bound
+    client.close()
+
+
+def test_a_window_with_one_call_does_not_shorten_the_next():
+    from target_brevo.brevo.http import BrevoHttp, RetryPolicy
+
+    policy = RetryPolicy(max_retries=0, backoff_base=0.1, backoff_max=1.0, timeout=1.0)
+    client = BrevoHttp("xkeysib-unit", "http://127.0.0.1:9/v3", policy, sleep=lambda s: None)
+    headers = {"x-sib-ratelimit-remaining": "9", "x-sib-ratelimit-reset": "1"}
+    client._observe("events", headers)  # the only call of a window that was about to end
+    first_bound = client._windows["events"].reset_at
+    time.sleep(0.01)
+    client._observe("events", headers)  # same count: the first call of the next window
     assert client._windows["events"].reset_at > first_bound
     client.close()
 

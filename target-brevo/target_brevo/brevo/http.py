@@ -196,6 +196,9 @@ class BrevoHttp:
         `x-sib-ratelimit-reset` is whole seconds rounded up, so one answer only says the window ends
         within `reset` seconds of it; every answer of the same window narrows that, and the earliest
         bound wins (waiting for the last answer's bound alone wastes most of a second per window).
+        Calls are sequential, so an answer is of the same window only if `remaining` went down: an
+        equal count is the first call of a new window (merging the two bounds would end the new
+        window early, and the next call would meet a 429).
         """
         if "x-sib-ratelimit-remaining" not in headers:
             return
@@ -210,7 +213,7 @@ class BrevoHttp:
             if (
                 window is not None
                 and window.remaining is not None
-                and remaining <= window.remaining
+                and remaining < window.remaining
                 and now < window.reset_at
             ):
                 bound = min(window.reset_at, bound)
