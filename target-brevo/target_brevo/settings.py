@@ -190,82 +190,141 @@ def _list_target(read: _Reader, key: str, value: Any, mode: str, cap: RemovalCap
     )
 
 
-def parse_settings(config: dict[str, Any]) -> Settings:
-    """The typed settings of `config`; ConfigValidationError listing every problem found."""
-    read = _Reader(config)
-    api_url = str(read.get("api_url"))
+def _api_url(read: _Reader) -> str:
     try:
-        api_url = check_api_url(api_url)
+        return check_api_url(str(read.get("api_url")))
     except ValueError as exc:
         read.errors.append(str(exc))
+        return str(read.get("api_url"))
 
+
+def _stream_types(read: _Reader) -> dict[str, str]:
     stream_types = {**DEFAULT_STREAM_TYPES, **(read.get("stream_types") or {})}
     for stream, stream_type in stream_types.items():
         if stream_type not in STREAM_TYPES:
             read.errors.append(f"stream_types.{stream} must be one of {', '.join(STREAM_TYPES)}, got {stream_type!r}")
+    return stream_types
 
+
+def _property_mapping(read: _Reader) -> dict[str, str]:
     property_mapping = flatten_paths(read.get("property_mapping") or {})
     for source, target in property_mapping.items():
         if not identity_of(target) and not BREVO_NAME.match(target):
             read.errors.append(f"property_mapping.{source}: {target!r} is not a valid Brevo attribute name")
+    return property_mapping
+
+
+def _attribute_types(read: _Reader) -> dict[str, str]:
     attribute_types = {str(k).upper(): str(v) for k, v in (read.get("attribute_types") or {}).items()}
     for name, attribute_type in attribute_types.items():
         if attribute_type not in ATTRIBUTE_TYPES:
             read.errors.append(
                 f"attribute_types.{name} must be one of {', '.join(ATTRIBUTE_TYPES)}, got {attribute_type!r}"
             )
-    event_names = read.names("event_mapping", "event name (1-255 letters, digits, '-' or '_')")
-    event_contact_properties = read.names("event_contact_properties", "attribute name", upper=True)
+    return attribute_types
 
-    mode = read.mode("cohort_sync_mode", read.get("cohort_sync_mode"))
-    cap = RemovalCap(
-        read.fraction("mirror_max_removal_fraction", read.get("mirror_max_removal_fraction")),
-        read.flag("mirror_allow_large_removals"),
-    )
-    lists = {
-        str(key): target
-        for key, value in (read.get("lists") or {}).items()
-        if (target := _list_target(read, str(key), value, mode, cap)) is not None
-    }
 
+def _region(read: _Reader) -> str | None:
     region = read.text("default_region")
     if region:
         region = region.upper()
         if region not in phonenumbers.SUPPORTED_REGIONS:
             read.errors.append(f"default_region {region!r} is not an ISO 3166 region known to libphonenumber")
+    return region
 
+
+def _lists(read: _Reader, mode: str, cap: RemovalCap) -> dict[str, ListTarget]:
+    return {
+        str(key): target
+        for key, value in (read.get("lists") or {}).items()
+        if (target := _list_target(read, str(key), value, mode, cap)) is not None
+    }
+
+
+def _mapping_rules(read: _Reader, identity: IdentityRules) -> tuple[EventRules, OrderRules, MemberRules, ListRules]:
+    events = EventRules(
+        fields={**DEFAULT_EVENT_FIELDS, **(read.get("event_fields") or {})},
+        names=read.names("event_mapping", "event name (1-255 letters, digits, '-' or '_')"),
+        forward_unmapped=read.flag("forward_unmapped_events"),
+        contact_properties=read.names("event_contact_properties", "attribute name", upper=True),
+        identity=identity,
+    )
+    orders = OrderRules(
+        fields={**DEFAULT_ORDER_FIELDS, **(read.get("order_fields") or {})},
+        default_status=str(read.get("order_status")),
+        identity=identity,
+    )
+    members = MemberRules({**DEFAULT_COHORT_FIELDS, **(read.get("cohort_fields") or {})})
+    definitions = ListRules({**DEFAULT_LIST_FIELDS, **(read.get("list_fields") or {})})
+    return events, orders, members, definitions
+
+
+def _request_limits(read: _Reader) -> RequestLimits:
+    threshold = int(read.get("list_import_threshold"))
+    if threshold < 0:
+        read.errors.append("list_import_threshold must be 0 or more")
+    return RequestLimits(
+        import_rows=read.limited("import_max_rows"),
+        import_bytes=read.limited("import_max_bytes"),
+        events=read.limited("events_batch_max_events"),
+        events_bytes=read.limited("events_batch_max_bytes"),
+        orders=read.limited("orders_batch_max_orders"),
+        orders_bytes=read.limited("orders_batch_max_bytes"),
+        list_call_contacts=read.limited("list_call_max_contacts"),
+        list_import_threshold=threshold,
+    )
+
+
+def _waits(read: _Reader) -> tuple[RetryPolicy, ImportWaits, float]:
+    """Retries, import waits and the flush interval."""
+    retry = RetryPolicy(
+        max_retries=int(read.get("max_retries")),
+        backoff_base=read.number("backoff_base_seconds"),
+        backoff_max=read.number("backoff_max_seconds"),
+        timeout=read.number("request_timeout_seconds"),
+    )
+    import_waits = ImportWaits(
+        initial_seconds=read.number("process_poll_initial_seconds"),
+        max_seconds=read.number("process_poll_max_seconds"),
+        timeout_seconds=read.number("process_timeout_seconds"),
+    )
+    flush_interval = read.number("flush_interval_seconds")
+    if flush_interval < 0:
+        read.errors.append("flush_interval_seconds must be 0 or more")
+    return retry, import_waits, flush_interval
+
+
+def parse_settings(config: dict[str, Any]) -> Settings:
+    """The typed settings of `config`; ConfigValidationError listing every problem found."""
+    read = _Reader(config)
+    api_key = read.text("api_key") or ""
+    if not api_key:
+        read.errors.append("api_key is required")
+    property_mapping = _property_mapping(read)
     identity = IdentityRules.configured(read.paths("email_field"), read.paths("ext_id_field"), property_mapping)
+    events, orders, members, definitions = _mapping_rules(read, identity)
+    mode = read.mode("cohort_sync_mode", read.get("cohort_sync_mode"))
+    cap = RemovalCap(
+        read.fraction("mirror_max_removal_fraction", read.get("mirror_max_removal_fraction")),
+        read.flag("mirror_allow_large_removals"),
+    )
+    retry, import_waits, flush_interval = _waits(read)
     contacts_list_id = read.get("contacts_list_id")
     settings = Settings(
-        api_key=read.text("api_key") or "",
-        api_url=api_url,
-        retry=RetryPolicy(
-            max_retries=int(read.get("max_retries")),
-            backoff_base=read.number("backoff_base_seconds"),
-            backoff_max=read.number("backoff_max_seconds"),
-            timeout=read.number("request_timeout_seconds"),
-        ),
-        stream_types=stream_types,
+        api_key=api_key,
+        api_url=_api_url(read),
+        retry=retry,
+        stream_types=_stream_types(read),
         identity=identity,
-        contacts=ContactRules(attribute_mapping(property_mapping), region),
-        events=EventRules(
-            fields={**DEFAULT_EVENT_FIELDS, **(read.get("event_fields") or {})},
-            names=event_names,
-            forward_unmapped=read.flag("forward_unmapped_events"),
-            contact_properties=event_contact_properties,
-            identity=identity,
-        ),
-        orders=OrderRules(
-            fields={**DEFAULT_ORDER_FIELDS, **(read.get("order_fields") or {})},
-            default_status=str(read.get("order_status")),
-            identity=identity,
-        ),
-        members=MemberRules({**DEFAULT_COHORT_FIELDS, **(read.get("cohort_fields") or {})}),
-        cohort_definitions=ListRules({**DEFAULT_LIST_FIELDS, **(read.get("list_fields") or {})}),
-        attribute_types=attribute_types,
+        contacts=ContactRules(attribute_mapping(property_mapping), _region(read)),
+        events=events,
+        orders=orders,
+        members=members,
+        cohort_definitions=definitions,
+        attribute_types=_attribute_types(read),
         create_missing_attributes=read.flag("create_missing_attributes"),
         orders_historical=read.flag("orders_historical"),
-        lists=lists,
+        lists=_lists(read, mode, cap),
         create_missing_lists=read.flag("create_missing_lists"),
         lists_folder=str(read.get("lists_folder")),
         contacts_list_id=int(contacts_list_id) if contacts_list_id is not None else None,
@@ -276,29 +335,10 @@ def parse_settings(config: dict[str, Any]) -> Settings:
         rejects_file=read.text("rejects_file"),
         ledger_path=str(read.get("ledger_path")),
         summary_file=read.text("summary_file"),
-        flush_interval_seconds=read.number("flush_interval_seconds"),
-        limits=RequestLimits(
-            import_rows=read.limited("import_max_rows"),
-            import_bytes=read.limited("import_max_bytes"),
-            events=read.limited("events_batch_max_events"),
-            events_bytes=read.limited("events_batch_max_bytes"),
-            orders=read.limited("orders_batch_max_orders"),
-            orders_bytes=read.limited("orders_batch_max_bytes"),
-            list_call_contacts=read.limited("list_call_max_contacts"),
-            list_import_threshold=int(read.get("list_import_threshold")),
-        ),
-        import_waits=ImportWaits(
-            initial_seconds=read.number("process_poll_initial_seconds"),
-            max_seconds=read.number("process_poll_max_seconds"),
-            timeout_seconds=read.number("process_timeout_seconds"),
-        ),
+        flush_interval_seconds=flush_interval,
+        limits=_request_limits(read),
+        import_waits=import_waits,
     )
-    if settings.flush_interval_seconds < 0:
-        read.errors.append("flush_interval_seconds must be 0 or more")
-    if settings.limits.list_import_threshold < 0:
-        read.errors.append("list_import_threshold must be 0 or more")
-    if not settings.api_key:
-        read.errors.append("api_key is required")
     if read.errors:
         raise ConfigValidationError("Invalid target-brevo config", errors=read.errors)
     return settings

@@ -137,8 +137,7 @@ class BrevoHttp:
         label = f"{method} {template}"
         data = body if body is not None else (orjson.dumps(json) if json is not None else None)
         bucket = rate_bucket(template, method)
-        failures = 0
-        rate_waits = 0
+        failures = rate_waits = 0
         while True:
             self._pace(bucket)
             self.stats.calls[label] += 1
@@ -146,44 +145,49 @@ class BrevoHttp:
                 raw = self.session.request(method, url, params=params, data=data, timeout=self.policy.timeout)
             except (requests.Timeout, requests.ConnectionError) as exc:
                 failures += 1
-                if failures > self.policy.max_retries:
-                    raise BrevoError(f"{label}: no answer after {failures} attempts ({type(exc).__name__})") from None
-                self._backoff(label, failures, type(exc).__name__)
+                self._backoff(label, failures, type(exc).__name__, BrevoError(f"{label}: no answer"))
                 continue
             response = _parse(raw)
             self.stats.statuses[f"{label} {response.status}"] += 1
             self._observe(bucket, response.headers)
             if response.status == 429:
                 rate_waits += 1
-                self.stats.rate_limited += 1
-                if rate_waits > MAX_RATE_LIMIT_WAITS:
-                    raise BrevoError(f"{label}: still rate limited after {rate_waits - 1} waits", status=429)
-                wait = _reset_seconds(response.headers, default=1.0)
-                LOGGER.info("Brevo rate limit on %s: waiting %.1fs for the window to reset", label, wait)
-                self.stats.rate_limit_wait_seconds += wait
-                self._sleep(wait)
-                continue
-            if response.status >= 500:
+                self._wait_for_window(label, response, rate_waits)
+            elif response.status >= 500:
                 failures += 1
-                if failures > self.policy.max_retries:
-                    raise BrevoError(
-                        f"{label}: Brevo answered {response.status} {self.redact(error_message(response.body))} "
-                        f"after {failures} attempts",
-                        status=response.status,
-                        code=error_code(response.body),
-                    )
-                self._backoff(label, failures, str(response.status))
-                continue
-            if response.status in (401, 403):
-                raise BrevoAuthError(
-                    f"{label}: Brevo refused the api_key ({response.status} "
-                    f"{self.redact(error_message(response.body))}); check api_key and the key's IP allow-list",
-                    status=response.status,
-                    code=error_code(response.body),
-                )
-            return response
+                self._backoff(label, failures, str(response.status), self._error(label, response, BrevoError))
+            elif response.status in (401, 403):
+                raise self._error(label, response, BrevoAuthError)
+            else:
+                return response
 
-    def _backoff(self, label: str, attempt: int, reason: str) -> None:
+    def _error(self, label: str, response: Response, error_type: type[BrevoError]) -> BrevoError:
+        message = self.redact(error_message(response.body))
+        if error_type is BrevoAuthError:
+            text = f"{label}: Brevo refused the api_key ({response.status} {message}); check api_key and the key's IP allow-list"
+        else:
+            text = f"{label}: Brevo answered {response.status} {message}"
+        return error_type(text, status=response.status, code=error_code(response.body), reason=message)
+
+    def _wait_for_window(self, label: str, response: Response, waits: int) -> None:
+        """A 429: wait for the window to reset, as `x-sib-ratelimit-reset` says."""
+        self.stats.rate_limited += 1
+        if waits > MAX_RATE_LIMIT_WAITS:
+            raise BrevoError(f"{label}: still rate limited after {waits - 1} waits", status=429)
+        wait = _reset_seconds(response.headers, default=1.0)
+        LOGGER.info("Brevo rate limit on %s: waiting %.1fs for the window to reset", label, wait)
+        self.stats.rate_limit_wait_seconds += wait
+        self._sleep(wait)
+
+    def _backoff(self, label: str, attempt: int, reason: str, error: BrevoError) -> None:
+        """Wait before retry `attempt`, or raise `error` (noting the attempts) once retries are spent."""
+        if attempt > self.policy.max_retries:
+            raise type(error)(
+                f"{error} after {attempt} attempts ({reason})",
+                status=error.status,
+                code=error.code,
+                reason=error.reason,
+            ) from None
         cap = min(self.policy.backoff_max, self.policy.backoff_base * (2 ** (attempt - 1)))
         delay = cap / 2 + random.uniform(0, cap / 2)
         self.stats.retries += 1
