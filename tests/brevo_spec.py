@@ -21,14 +21,15 @@ import orjson
 import requests
 from openapi_core.exceptions import OpenAPIError
 from openapi_core.testing import MockRequest, MockResponse
-from werkzeug.datastructures import ImmutableMultiDict
-
 from sandbox.brevo.spec import load_spec, openapi
+from werkzeug.datastructures import ImmutableMultiDict
 
 HOST = "https://api.brevo.com"
 
 
-def _request(method: str, url_path: str, body: Any = None, query: dict[str, Any] | None = None, raw: bytes | None = None) -> MockRequest:
+def _request(
+    method: str, url_path: str, body: Any = None, query: dict[str, Any] | None = None, raw: bytes | None = None
+) -> MockRequest:
     parts = urlsplit(url_path)
     path = parts.path
     if not path.startswith("/v3"):
@@ -53,7 +54,9 @@ def _fail(what: str, errors: list[Exception]) -> None:
     for error in errors:
         cause = error.__cause__
         schema_errors = getattr(cause, "schema_errors", None)
-        details.append(f"{type(error).__name__}: {error}" + (f" -> {[e.message for e in schema_errors]}" if schema_errors else ""))
+        details.append(
+            f"{type(error).__name__}: {error}" + (f" -> {[e.message for e in schema_errors]}" if schema_errors else "")
+        )
     raise AssertionError(f"{what} does not match Brevo's spec:\n  " + "\n  ".join(details))
 
 

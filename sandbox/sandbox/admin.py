@@ -1,26 +1,26 @@
 """The sandbox-only admin API, served on every port under the reserved prefix `/_sandbox`.
 
-    GET    /_sandbox/requests[?service=S&limit=N]   request log: counts per endpoint, recent calls
-    DELETE /_sandbox/requests                       clear the log
-    GET    /_sandbox/faults                         pending fault rules
-    POST   /_sandbox/faults                         add a rule (see faults.FaultRule)
-    DELETE /_sandbox/faults                         drop every rule
-    POST   /_sandbox/reset                          reset every emulator, the log, the faults and the clock
-    GET    /_sandbox/clock                          the sandbox clock {"now": ISO, "offset_seconds": s}
-    PUT    /_sandbox/clock                          set it: {"now": ISO 8601} or {"offset_seconds": s}
-    POST   /_sandbox/{emulator}/reset               reset one emulator
-    POST   /_sandbox/{emulator}/seed                seed one emulator (JSON parameters)
-    GET    /_sandbox/{emulator}/config              its settings
-    PATCH  /_sandbox/{emulator}/config              change its settings
-    ...    /_sandbox/{emulator}/...                 emulator-specific inspection routes
+GET    /_sandbox/requests[?service=S&limit=N]   request log: counts per endpoint, recent calls
+DELETE /_sandbox/requests                       clear the log
+GET    /_sandbox/faults                         pending fault rules
+POST   /_sandbox/faults                         add a rule (see faults.FaultRule)
+DELETE /_sandbox/faults                         drop every rule
+POST   /_sandbox/reset                          reset every emulator, the log, the faults and the clock
+GET    /_sandbox/clock                          the sandbox clock {"now": ISO, "offset_seconds": s}
+PUT    /_sandbox/clock                          set it: {"now": ISO 8601} or {"offset_seconds": s}
+POST   /_sandbox/{emulator}/reset               reset one emulator
+POST   /_sandbox/{emulator}/seed                seed one emulator (JSON parameters)
+GET    /_sandbox/{emulator}/config              its settings
+PATCH  /_sandbox/{emulator}/config              change its settings
+...    /_sandbox/{emulator}/...                 emulator-specific inspection routes
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -40,7 +40,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
         return {}
     data = orjson.loads(raw)
     if not isinstance(data, dict):
-        raise ValueError("expected a JSON object")
+        raise TypeError("expected a JSON object")
     return data
 
 
@@ -79,7 +79,7 @@ def admin_routes(emulators: list[Emulator], faults: FaultRegistry, log: RequestL
             try:
                 body = await _json_body(request)
                 if "now" in body:
-                    clock.set_now(datetime.fromisoformat(str(body["now"]).replace("Z", "+00:00")))
+                    clock.set_now(clock.parse_iso(str(body["now"])))
                 else:
                     clock.set_offset(float(body["offset_seconds"]))
             except (KeyError, TypeError, ValueError) as exc:
@@ -94,11 +94,9 @@ def admin_routes(emulators: list[Emulator], faults: FaultRegistry, log: RequestL
         async def seed(request: Request) -> Response:
             try:
                 params = await _json_body(request)
-            except ValueError as exc:
+            except (TypeError, ValueError) as exc:
                 return json_response({"error": str(exc)}, 400)
             # Seeding can be long and synchronous: keep the event loop (and other ports) responsive.
-            from starlette.concurrency import run_in_threadpool
-
             try:
                 result = await run_in_threadpool(emulator.seed, params)
             except (TypeError, ValueError) as exc:

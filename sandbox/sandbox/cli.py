@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SERVICE=PORT",
         help=f"fixed port for a service ({', '.join(SERVICES)}); default: a free port",
     )
-    s.add_argument("--ready-file", type=Path, help="write the endpoints and keys here (JSON) once every port accepts connections")
+    s.add_argument(
+        "--ready-file", type=Path, help="write the endpoints and keys here (JSON) once every port accepts connections"
+    )
     s.add_argument("--data-dir", type=Path, help="where emulators keep their stores (default: a temporary directory)")
     s.add_argument("--amplitude-api-key", help="Amplitude project API key to accept (default: random)")
     s.add_argument("--amplitude-secret-key", help="Amplitude project secret key to accept (default: random)")
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _seed(args: argparse.Namespace) -> dict[str, Any]:
-    from sandbox import seed
+    from sandbox.amplitude import seed
 
     params: dict[str, Any] = {
         "seed": args.seed,

@@ -41,5 +41,10 @@ def set_now(moment: datetime) -> None:
     set_offset(moment.timestamp() - time.time())
 
 
+def parse_iso(text: str) -> datetime:
+    """An ISO 8601 date-time as the sandbox's routes read it: a `Z` means UTC, even after a bare date."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: FURB162 - Python alone rejects "2025-01-01Z"
+
+
 def http_date() -> str:
     return formatdate(now(), usegmt=True)

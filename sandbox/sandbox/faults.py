@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sandbox import clock
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sandbox import clock
 
 ADMIN_PREFIX = "/_sandbox"
 ACTIONS = ("status", "latency", "reset", "truncate", "corrupt")
@@ -99,6 +100,8 @@ class FaultRegistry:
 
 @dataclass
 class LoggedRequest:
+    """One served request as the request log keeps it."""
+
     service: str
     method: str
     path: str
@@ -175,7 +178,7 @@ def abort_connection(send: Send) -> bool:
 
 
 class _ConnectionDropped(Exception):
-    pass
+    """A `reset` fault dropped the connection: nothing was answered."""
 
 
 class SandboxMiddleware:

@@ -38,7 +38,9 @@ class SandboxProcess:
         return self.info["amplitude"]["api"] + "/_sandbox"
 
     def admin(self, method: str, path: str, json: Any = None, **params: Any) -> Any:
-        response = self.http.request(method, f"{self.admin_url}/{path.lstrip('/')}", json=json, params=params or None, timeout=600)
+        response = self.http.request(
+            method, f"{self.admin_url}/{path.lstrip('/')}", json=json, params=params or None, timeout=600
+        )
         if response.status_code >= 400:
             raise RuntimeError(f"sandbox admin {method} {path}: {response.status_code} {response.text}")
         return response.json() if response.content else None
@@ -95,7 +97,9 @@ def start(
     deadline = time.monotonic() + timeout
     while not ready_file.exists():
         if proc.poll() is not None:
-            raise RuntimeError(f"sandbox exited with {proc.returncode} before it was ready (see {log_file or 'its output'})")
+            raise RuntimeError(
+                f"sandbox exited with {proc.returncode} before it was ready (see {log_file or 'its output'})"
+            )
         if time.monotonic() > deadline:
             proc.kill()
             raise TimeoutError(f"sandbox not ready after {timeout}s")

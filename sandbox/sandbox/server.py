@@ -37,6 +37,8 @@ SERVICES = {
 
 @dataclass
 class SandboxSettings:
+    """How `sandbox serve` was started: address, ports, data directory, keys, emulator settings."""
+
     host: str = "127.0.0.1"
     ports: dict[str, int] = field(default_factory=dict)
     data_dir: Path | None = None
@@ -70,9 +72,11 @@ class _QuietServer(uvicorn.Server):
 
 
 def build_emulators(settings: SandboxSettings) -> list[Emulator]:
-    from sandbox import amplitude, brevo
+    # Imported here, not at the top: `sandbox seed` and `--help` go through this module too.
+    from sandbox.amplitude.app import AmplitudeEmulator
+    from sandbox.brevo.app import BrevoEmulator
 
-    return [amplitude.create(settings), brevo.create(settings)]
+    return [AmplitudeEmulator(settings), BrevoEmulator(settings)]
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -158,8 +162,8 @@ async def serve(settings: SandboxSettings, ready_file: Path | None = None) -> No
         tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         os.chmod(tmp, 0o600)
         tmp.replace(ready_file)  # atomic: readers never see a half-written file
-    for name in SERVICES:
-        log.info("%-20s %s  (stands in for %s)", name, urls[name], SERVICES[name])
+    for name, real_base in SERVICES.items():
+        log.info("%-20s %s  (stands in for %s)", name, urls[name], real_base)
     log.info("sandbox ready; Ctrl-C to stop")
 
     try:

@@ -26,7 +26,6 @@ from brevo.types.order import Order
 from brevo.types.order_identifiers import OrderIdentifiers
 from brevo.types.order_products_item import OrderProductsItem
 from brevo_spec import assert_exchange_valid
-
 from sandbox.process import SandboxProcess
 
 
@@ -46,13 +45,22 @@ def strict(raw: Any) -> Any:
 
 def test_contacts_lifecycle(client: Brevo) -> None:
     contacts = client.contacts.with_raw_response
-    created = strict(contacts.create_contact(email="jane@x.io", ext_id="crm-1", attributes={"FIRSTNAME": "Jane", "SMS": "+33612345678"}))
+    created = strict(
+        contacts.create_contact(
+            email="jane@x.io", ext_id="crm-1", attributes={"FIRSTNAME": "Jane", "SMS": "+33612345678"}
+        )
+    )
     assert created.id == 1
     updated = contacts.create_contact(email="jane@x.io", attributes={"LASTNAME": "Doe"}, update_enabled=True)
     assert updated.status_code == 204 and updated.data is None
     info = strict(contacts.get_contact_info("jane@x.io"))
     assert info.id == 1 and info.email == "jane@x.io"
-    assert info.attributes.model_dump() == {"FIRSTNAME": "Jane", "LASTNAME": "Doe", "SMS": "33612345678", "EXT_ID": "crm-1"}
+    assert info.attributes.model_dump() == {
+        "FIRSTNAME": "Jane",
+        "LASTNAME": "Doe",
+        "SMS": "33612345678",
+        "EXT_ID": "crm-1",
+    }
     by_ext = strict(contacts.get_contact_info("crm-1", identifier_type="ext_id"))
     assert by_ext.id == 1
     contacts.update_contact("crm-1", identifier_type="ext_id", attributes={"FIRSTNAME": "J"}, email_blacklisted=True)
@@ -83,7 +91,12 @@ def test_errors_surface_as_api_errors(client: Brevo, sandbox: SandboxProcess) ->
 
 def test_attributes_folders_and_lists(client: Brevo) -> None:
     contacts = client.contacts.with_raw_response
-    assert contacts.create_attribute("normal", "PLAN", type="multiple-choice", multi_category_options=["free", "pro"]).status_code == 201
+    assert (
+        contacts.create_attribute(
+            "normal", "PLAN", type="multiple-choice", multi_category_options=["free", "pro"]
+        ).status_code
+        == 201
+    )
     assert contacts.create_attribute("normal", "LTV", type="float").status_code == 201
     attributes = strict(contacts.get_attributes()).attributes
     assert {a.name for a in attributes} == {"FIRSTNAME", "LASTNAME", "SMS", "PLAN", "LTV"}
@@ -95,7 +108,11 @@ def test_attributes_folders_and_lists(client: Brevo) -> None:
     assert lists.count == 1 and lists.lists[0].folder_id == folder.id
     client.contacts.create_contact(email="a@x.io", attributes={"PLAN": ["pro"], "LTV": 12.5})
     client.contacts.create_contact(email="b@x.io")
-    added = strict(contacts.add_contact_to_list(list_id, request=AddContactToListRequestBodyEmails(emails=["a@x.io", "ghost@x.io"])))
+    added = strict(
+        contacts.add_contact_to_list(
+            list_id, request=AddContactToListRequestBodyEmails(emails=["a@x.io", "ghost@x.io"])
+        )
+    )
     assert added.contacts.success == ["a@x.io"] and added.contacts.failure == ["ghost@x.io"]
     by_ids = strict(contacts.add_contact_to_list(list_id, request=AddContactToListRequestBodyIds(ids=[2])))
     assert by_ids.contacts.success == [2]
@@ -103,7 +120,9 @@ def test_attributes_folders_and_lists(client: Brevo) -> None:
     assert detail.total_subscribers == 2 and detail.folder_id == folder.id
     members = strict(contacts.get_contacts_from_list(list_id, limit=500))
     assert members.count == 2 and members.contacts[1].attributes.model_dump() == {"PLAN": ["pro"], "LTV": 12.5}
-    removed = strict(contacts.remove_contact_from_list(list_id, request=RemoveContactFromListRequestBodyEmails(emails=["a@x.io"])))
+    removed = strict(
+        contacts.remove_contact_from_list(list_id, request=RemoveContactFromListRequestBodyEmails(emails=["a@x.io"]))
+    )
     assert removed.contacts.success == ["a@x.io"]
     with pytest.raises(ApiError) as nothing:
         client.contacts.add_contact_to_list(list_id, request=AddContactToListRequestBodyEmails(emails=["ghost@x.io"]))
@@ -118,7 +137,11 @@ def test_import_and_poll_the_process(client: Brevo) -> None:
         ImportContactsRequestJsonBodyItem(email="a@x.io", attributes={"FIRSTNAME": "A"}),
         ImportContactsRequestJsonBodyItem(email="broken", attributes={"FIRSTNAME": "B"}),
     ]
-    started = strict(client.contacts.with_raw_response.import_contacts(json_body=rows, list_ids=[list_id], update_existing_contacts=True))
+    started = strict(
+        client.contacts.with_raw_response.import_contacts(
+            json_body=rows, list_ids=[list_id], update_existing_contacts=True
+        )
+    )
     deadline = time.monotonic() + 10
     while True:
         # Not strict(): the SDK types the import counters as strings, the spec as integers.
@@ -143,15 +166,24 @@ def test_events(client: Brevo, sandbox: SandboxProcess) -> None:
     assert raw.status_code == 204
     assert_exchange_valid(_as_requests(raw.response))
     items = [
-        CreateBatchEventsRequestEventsItem(event_name="page_view", identifiers=CreateBatchEventsRequestEventsItemIdentifiers(email_id=f"u{i}@x.io"))
+        CreateBatchEventsRequestEventsItem(
+            event_name="page_view", identifiers=CreateBatchEventsRequestEventsItemIdentifiers(email_id=f"u{i}@x.io")
+        )
         for i in range(3)
     ]
     accepted = strict(client.event.with_raw_response.create_batch_events(events=items))
     assert accepted.count == 3 and accepted.message.startswith("Batch accepted")
-    bad = [*items, CreateBatchEventsRequestEventsItem(event_name="bad name", identifiers=CreateBatchEventsRequestEventsItemIdentifiers(email_id="a@x.io"))]
+    bad = [
+        *items,
+        CreateBatchEventsRequestEventsItem(
+            event_name="bad name", identifiers=CreateBatchEventsRequestEventsItemIdentifiers(email_id="a@x.io")
+        ),
+    ]
     partial = client.event.with_raw_response.create_batch_events(events=bad)
     assert partial.status_code == 207, "the SDK hands a 207 back as a success; clients must read the status"
-    assert partial.response.json()["errors"] == [{"eventIndex": [3], "message": "event_name must be 1 to 255 letters, digits, '-' or '_'"}]
+    assert partial.response.json()["errors"] == [
+        {"eventIndex": [3], "message": "event_name must be 1 to 255 letters, digits, '-' or '_'"}
+    ]
     assert sandbox.admin("GET", "brevo/events")["count"] == 7
 
 
@@ -159,14 +191,25 @@ def test_orders(client: Brevo, sandbox: SandboxProcess) -> None:
     client.contacts.create_contact(email="a@x.io")
     product = OrderProductsItem(product_id="P1", price=10.0, quantity=2)
     raw = client.ecommerce.with_raw_response.create_order(
-        id="o-1", created_at="2024-07-29T20:59:23Z", updated_at="2024-07-29T20:59:23Z", status="completed",
-        amount=20.0, products=[product], identifiers=OrderIdentifiers(email_id="a@x.io"),
+        id="o-1",
+        created_at="2024-07-29T20:59:23Z",
+        updated_at="2024-07-29T20:59:23Z",
+        status="completed",
+        amount=20.0,
+        products=[product],
+        identifiers=OrderIdentifiers(email_id="a@x.io"),
     )
     assert raw.status_code == 204
     orders = [
-        Order(id=f"o-{i}", created_at="2024-07-29T20:59:23Z", updated_at="2024-07-30T20:59:23Z", status="shipped",
-              amount=20.0, products=[OrderProductsItem(product_id="P1", price=2.5, quantity_float=1.5)],
-              identifiers=OrderIdentifiers(email_id="a@x.io"))
+        Order(
+            id=f"o-{i}",
+            created_at="2024-07-29T20:59:23Z",
+            updated_at="2024-07-30T20:59:23Z",
+            status="shipped",
+            amount=20.0,
+            products=[OrderProductsItem(product_id="P1", price=2.5, quantity_float=1.5)],
+            identifiers=OrderIdentifiers(email_id="a@x.io"),
+        )
         for i in range(1, 3)
     ]
     batch = strict(client.ecommerce.with_raw_response.create_batch_order(orders=orders, historical=True))

@@ -7,7 +7,6 @@ import time
 import pytest
 import requests
 from brevo_spec import SpecCheckedSession
-
 from sandbox.process import SandboxProcess
 
 
@@ -64,7 +63,9 @@ def test_body_that_is_not_json_is_400(api: SpecCheckedSession) -> None:
         ({"email": "a@x.io", "updateEnabled": "yes"}, "invalid_parameter", "updateEnabled"),
     ],
 )
-def test_requests_that_break_the_spec_get_brevo_400(api: SpecCheckedSession, body: dict, code: str, needle: str) -> None:
+def test_requests_that_break_the_spec_get_brevo_400(
+    api: SpecCheckedSession, body: dict, code: str, needle: str
+) -> None:
     response = api.post("/contacts", json=body)
     assert response.status_code == 400
     assert response.json()["code"] == code
@@ -99,7 +100,13 @@ def test_create_contact_then_read_it_back_typed(api: SpecCheckedSession) -> None
     got = contact(api, "jane.doe@example.com")
     assert got["id"] == contact_id
     assert got["email"] == "jane.doe@example.com"
-    assert got["attributes"] == {"FIRSTNAME": "Jane", "AGE": 32.5, "BIRTHDAY": "1990-04-01", "VIP": True, "EXT_ID": "u-1"}
+    assert got["attributes"] == {
+        "FIRSTNAME": "Jane",
+        "AGE": 32.5,
+        "BIRTHDAY": "1990-04-01",
+        "VIP": True,
+        "EXT_ID": "u-1",
+    }
     assert got["smsBlacklisted"] is True and got["emailBlacklisted"] is False
     assert got["createdAt"].endswith("Z") and got["listIds"] == []
 
@@ -161,7 +168,8 @@ def test_update_enabled_still_refuses_an_sms_owned_by_another_contact(api: SpecC
     clash = api.post("/contacts", json={"email": "b@x.io", "attributes": {"SMS": "33612345678"}, "updateEnabled": True})
     assert clash.status_code == 400 and clash.json()["metadata"] == {"duplicate_identifiers": ["SMS"]}
     merged = api.post(
-        "/contacts", json={"email": "b@x.io", "attributes": {"SMS": "33612345678"}, "updateEnabled": True, "forceMerge": True}
+        "/contacts",
+        json={"email": "b@x.io", "attributes": {"SMS": "33612345678"}, "updateEnabled": True, "forceMerge": True},
     )
     assert merged.status_code == 204
     assert contact(api, "b@x.io")["attributes"]["SMS"] == "33612345678"
@@ -223,7 +231,9 @@ def test_identifier_resolution(api: SpecCheckedSession) -> None:
 def test_update_contact(api: SpecCheckedSession) -> None:
     list_id = api.post("/contacts/lists", json={"name": "L", "folderId": 1}).json()["id"]
     other = api.post("/contacts/lists", json={"name": "M", "folderId": 1}).json()["id"]
-    api.post("/contacts", json={"email": "a@x.io", "attributes": {"FIRSTNAME": "A", "LASTNAME": "Z"}, "listIds": [other]})
+    api.post(
+        "/contacts", json={"email": "a@x.io", "attributes": {"FIRSTNAME": "A", "LASTNAME": "Z"}, "listIds": [other]}
+    )
     before = contact(api, "a@x.io")["modifiedAt"]
     time.sleep(0.01)
     response = api.put(
@@ -324,7 +334,11 @@ def test_create_every_attribute_type(api: SpecCheckedSession) -> None:
         ("normal", "OWNER", {"type": "user"}),
         ("normal", "PLANS", {"type": "multiple-choice", "multiCategoryOptions": ["free", "pro"]}),
         ("transactional", "ORDER_ID", {"type": "id"}),
-        ("category", "GENDER", {"type": "category", "enumeration": [{"value": 1, "label": "Men"}, {"value": 2, "label": "Women"}]}),
+        (
+            "category",
+            "GENDER",
+            {"type": "category", "enumeration": [{"value": 1, "label": "Men"}, {"value": 2, "label": "Women"}]},
+        ),
         ("calculated", "TOTAL", {"value": "SUM[ORDER_PRICE]"}),
     ]
     for category, name, body in cases:
@@ -335,10 +349,20 @@ def test_create_every_attribute_type(api: SpecCheckedSession) -> None:
     assert listed["PLANS"]["multiCategoryOptions"] == ["free", "pro"]
     assert listed["GENDER"]["enumeration"][1] == {"value": 2, "label": "Women"}
     assert listed["ORDER_ID"] == {"name": "ORDER_ID", "category": "transactional", "type": "id"}
-    api.post("/contacts", json={
-        "email": "a@x.io",
-        "attributes": {"PLANS": ["pro"], "GENDER": 2, "LTV": 10, "PAYING": False, "SIGNUP": "2024-02-29", "TOTAL": 5},
-    })
+    api.post(
+        "/contacts",
+        json={
+            "email": "a@x.io",
+            "attributes": {
+                "PLANS": ["pro"],
+                "GENDER": 2,
+                "LTV": 10,
+                "PAYING": False,
+                "SIGNUP": "2024-02-29",
+                "TOTAL": 5,
+            },
+        },
+    )
     stored = contact(api, "a@x.io")["attributes"]
     assert stored == {"PLANS": ["pro"], "GENDER": "Women", "LTV": 10, "PAYING": False, "SIGNUP": "2024-02-29"}
     api.put("/contacts/a@x.io", json={"attributes": {"PLANS": ["enterprise"], "GENDER": 9}})

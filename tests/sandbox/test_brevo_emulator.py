@@ -10,7 +10,6 @@ import requests
 import yaml
 from brevo_spec import SpecCheckedSession, assert_request_valid, assert_response_valid
 from openapi_spec_validator import validate
-
 from sandbox.brevo import spec
 from sandbox.process import SandboxProcess, running
 
@@ -30,17 +29,25 @@ def test_served_spec_with_overlay_is_a_valid_openapi_document() -> None:
 
 def test_overlay_accepts_what_is_newer_than_the_spec() -> None:
     assert_request_valid("POST", "/v3/contacts", {"email": "a@x.io", "forceMerge": True, "getId": True})
-    assert_request_valid("POST", "/v3/contacts/import", {"jsonBody": [{"email": "a@x.io"}], "listIds": [1], "consentGroupIds": [3]})
+    assert_request_valid(
+        "POST", "/v3/contacts/import", {"jsonBody": [{"email": "a@x.io"}], "listIds": [1], "consentGroupIds": [3]}
+    )
     assert_request_valid(
         "POST",
         "/v3/events",
-        {"event_name": "buy", "identifiers": {"email_id": "a@x.io"}, "event_properties": {"price": 89.99, "gift": True}},
+        {
+            "event_name": "buy",
+            "identifiers": {"email_id": "a@x.io"},
+            "event_properties": {"price": 89.99, "gift": True},
+        },
     )
     product = {"productId": "P", "price": 1.5, "quantityFloat": 0.5}
     order = {"id": "1", "createdAt": "x", "updatedAt": "x", "status": "s", "amount": 1, "products": [product]}
     assert_request_valid("POST", "/v3/orders/status", order)
     assert_request_valid("POST", "/v3/events/batch", {"events": [{"event_name": "a", "identifiers": {"ext_id": "1"}}]})
-    assert_response_valid("POST", "/v3/contacts/lists/1/contacts/add", 201, {"contacts": {"success": ["ext-1"], "failure": []}})
+    assert_response_valid(
+        "POST", "/v3/contacts/lists/1/contacts/add", 201, {"contacts": {"success": ["ext-1"], "failure": []}}
+    )
     with pytest.raises(AssertionError):
         assert_request_valid("POST", "/v3/contacts/lists/1/contacts/add", {"emails": ["a@x.io"], "ids": [1]})
     with pytest.raises(AssertionError):
@@ -71,7 +78,9 @@ def test_sandbox_starts_fast(tmp_path: Path) -> None:
     started = time.perf_counter()
     with running("--data-dir", str(tmp_path)) as sandbox:
         ready = time.perf_counter() - started
-        response = requests.get(sandbox.brevo["api"] + "/contacts", headers={"api-key": sandbox.brevo["api_key"]}, timeout=10)
+        response = requests.get(
+            sandbox.brevo["api"] + "/contacts", headers={"api-key": sandbox.brevo["api_key"]}, timeout=10
+        )
         first_call = time.perf_counter() - started
     assert response.status_code == 200
     assert ready < 5 and first_call < 6, (ready, first_call)
@@ -87,7 +96,13 @@ def test_config_get_patch_and_errors(sandbox: SandboxProcess) -> None:
     }
     changed = sandbox.configure("brevo", plan="extended", import_delay_seconds=0, rate_limits_enabled="false")
     assert changed["plan"] == "extended" and changed["rate_limits_enabled"] is False
-    for bad in ({"plan": "gold"}, {"rate_limit_window_scale": 0}, {"import_delay_seconds": -1}, {"speed": 2}, {"ecommerce_active": "maybe"}):
+    for bad in (
+        {"plan": "gold"},
+        {"rate_limit_window_scale": 0},
+        {"import_delay_seconds": -1},
+        {"speed": 2},
+        {"ecommerce_active": "maybe"},
+    ):
         with pytest.raises(RuntimeError, match="400"):
             sandbox.configure("brevo", **bad)
     sandbox.reset()
@@ -95,7 +110,16 @@ def test_config_get_patch_and_errors(sandbox: SandboxProcess) -> None:
 
 
 def test_set_options_at_start_and_persistence_across_restarts(tmp_path: Path) -> None:
-    args = ("--data-dir", str(tmp_path), "--brevo-api-key", "xkeysib-test", "--set", "brevo.plan=advanced", "--set", "brevo.import_delay_seconds=4")
+    args = (
+        "--data-dir",
+        str(tmp_path),
+        "--brevo-api-key",
+        "xkeysib-test",
+        "--set",
+        "brevo.plan=advanced",
+        "--set",
+        "brevo.import_delay_seconds=4",
+    )
     with running(*args) as sandbox:
         assert sandbox.admin("GET", "brevo/config")["plan"] == "advanced"
         sandbox.configure("brevo", plan="general")
@@ -127,8 +151,15 @@ def test_reset_empties_the_account(sandbox: SandboxProcess) -> None:
     api.post("/contacts/lists", json={"name": "L", "folderId": 1})
     sandbox.reset()
     assert sandbox.admin("GET", "brevo/stats") == {
-        "contacts": 0, "lists": 0, "folders": 1, "list_members": 0, "attributes": 3,
-        "events": 0, "orders": 0, "order_batches": 0, "processes": 0,
+        "contacts": 0,
+        "lists": 0,
+        "folders": 1,
+        "list_members": 0,
+        "attributes": 3,
+        "events": 0,
+        "orders": 0,
+        "order_batches": 0,
+        "processes": 0,
     }
     assert api.post("/contacts", json={"email": "a@x.io"}).json() == {"id": 1}, "ids restart after a reset"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from brevo_spec import SpecCheckedSession
-
 from sandbox.process import SandboxProcess
 
 
@@ -28,7 +27,13 @@ def test_event_is_stored_against_its_contact(api: SpecCheckedSession, sandbox: S
     body = event(
         event_date="2024-02-06T20:59:23.383Z",
         contact_properties={"AGE": 32, "FIRSTNAME": "Jane"},
-        event_properties={"duration": 142, "price": 89.99, "autoplayed": False, "tags": ["a"], "nested": {"k-1": {"x_2": 1}}},
+        event_properties={
+            "duration": 142,
+            "price": 89.99,
+            "autoplayed": False,
+            "tags": ["a"],
+            "nested": {"k-1": {"x_2": 1}},
+        },
         object={"type": "subscription", "identifiers": {"ext_id": "sub-1"}},
     )
     response = api.post("/events", json=body)
@@ -67,14 +72,29 @@ def test_contact_id_wins_and_must_exist(api: SpecCheckedSession, sandbox: Sandbo
         ({"event_name": "video played", "identifiers": {"email_id": "a@x.io"}}, "invalid_parameter"),
         ({"event_name": "é", "identifiers": {"email_id": "a@x.io"}}, "invalid_parameter"),
         ({"event_name": "x" * 256, "identifiers": {"email_id": "a@x.io"}}, "invalid_parameter"),
-        ({"event_name": "x", "identifiers": {"email_id": "a@x.io"}, "event_properties": {"bad key": 1}}, "invalid_parameter"),
-        ({"event_name": "x", "identifiers": {"email_id": "a@x.io"}, "event_properties": {"n": {"bad.key": 1}}}, "invalid_parameter"),
-        ({"event_name": "x", "identifiers": {"email_id": "a@x.io"}, "event_properties": {"v": None}}, "invalid_parameter"),
-        ({"event_name": "x", "identifiers": {"email_id": "a@x.io"}, "event_properties": {"big": "x" * 52_000}}, "out_of_range"),
+        (
+            {"event_name": "x", "identifiers": {"email_id": "a@x.io"}, "event_properties": {"bad key": 1}},
+            "invalid_parameter",
+        ),
+        (
+            {"event_name": "x", "identifiers": {"email_id": "a@x.io"}, "event_properties": {"n": {"bad.key": 1}}},
+            "invalid_parameter",
+        ),
+        (
+            {"event_name": "x", "identifiers": {"email_id": "a@x.io"}, "event_properties": {"v": None}},
+            "invalid_parameter",
+        ),
+        (
+            {"event_name": "x", "identifiers": {"email_id": "a@x.io"}, "event_properties": {"big": "x" * 52_000}},
+            "out_of_range",
+        ),
         ({"event_name": "x", "identifiers": {"email_id": "a@x.io"}, "event_date": "yesterday"}, "invalid_parameter"),
         ({"event_name": "x", "identifiers": {"email_id": "not-an-email"}}, "invalid_parameter"),
         ({"event_name": "x", "identifiers": {"phone_id": "12"}}, "invalid_parameter"),
-        ({"event_name": "x", "identifiers": {"email_id": "a@x.io"}, "contact_properties": {"AGE": 1.5}}, "invalid_parameter"),
+        (
+            {"event_name": "x", "identifiers": {"email_id": "a@x.io"}, "contact_properties": {"AGE": 1.5}},
+            "invalid_parameter",
+        ),
     ],
 )
 def test_event_rules(api: SpecCheckedSession, sandbox: SandboxProcess, body: dict, code: str) -> None:
@@ -88,7 +108,10 @@ def test_batch_all_accepted_is_202(api: SpecCheckedSession, sandbox: SandboxProc
     events = [event(email=f"u{i}@x.io", event_properties={"i": i}) for i in range(200)]
     response = api.post("/events/batch", json={"events": events})
     assert response.status_code == 202
-    assert response.json() == {"message": "Batch accepted. Valid events have been added to the processing queue.", "count": 200}
+    assert response.json() == {
+        "message": "Batch accepted. Valid events have been added to the processing queue.",
+        "count": 200,
+    }
     assert stored(sandbox)["count"] == 200
     assert sandbox.admin("GET", "brevo/stats")["contacts"] == 200
 
@@ -124,7 +147,10 @@ def test_batch_limits(api: SpecCheckedSession) -> None:
     assert too_many.status_code == 400 and too_many.json()["code"] == "out_of_range"
     big = [event(event_properties={"text": "x" * 40_000}) for _ in range(14)]
     too_big = api.post("/events/batch", json={"events": big})
-    assert too_big.status_code == 400 and too_big.json() == {"code": "out_of_range", "message": "A batch is limited to 512 KB"}
+    assert too_big.status_code == 400 and too_big.json() == {
+        "code": "out_of_range",
+        "message": "A batch is limited to 512 KB",
+    }
     assert api.post("/events/batch", json={"events": []}).status_code == 400
     assert api.post("/events/batch", json=[event()]).status_code == 400, "the bare-array form of SDK 4.x is refused"
 

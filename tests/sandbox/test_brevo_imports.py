@@ -6,7 +6,6 @@ import time
 
 import pytest
 from brevo_spec import SpecCheckedSession
-
 from sandbox.process import SandboxProcess
 
 
@@ -70,7 +69,11 @@ def test_json_import_creates_updates_and_counts(api: SpecCheckedSession) -> None
 
 def test_empty_contacts_attributes_erases(api: SpecCheckedSession) -> None:
     api.post("/contacts", json={"email": "a@x.io", "attributes": {"FIRSTNAME": "A", "LASTNAME": "B"}})
-    body = {"jsonBody": [{"email": "a@x.io", "attributes": {"LASTNAME": ""}}], "listIds": [1], "emptyContactsAttributes": True}
+    body = {
+        "jsonBody": [{"email": "a@x.io", "attributes": {"LASTNAME": ""}}],
+        "listIds": [1],
+        "emptyContactsAttributes": True,
+    }
     wait_done(api, start_import(api, body))
     assert api.get("/contacts/a@x.io").json()["attributes"] == {"FIRSTNAME": "A"}
 
@@ -94,7 +97,13 @@ def test_csv_file_body(api: SpecCheckedSession) -> None:
     csv = "EMAIL;FIRSTNAME;AGE;PAYING;SIGNUP;SMS\na@x.io;Ann;32;true;2024-01-31;+33612345678\nb@x.io;Bob;n/a;no;31/01/2024;\n\n"
     wait_done(api, start_import(api, {"fileBody": csv, "listIds": [1], "emailBlacklist": True}))
     a = api.get("/contacts/a@x.io").json()
-    assert a["attributes"] == {"FIRSTNAME": "Ann", "AGE": 32, "PAYING": True, "SIGNUP": "2024-01-31", "SMS": "33612345678"}
+    assert a["attributes"] == {
+        "FIRSTNAME": "Ann",
+        "AGE": 32,
+        "PAYING": True,
+        "SIGNUP": "2024-01-31",
+        "SMS": "33612345678",
+    }
     assert a["emailBlacklisted"] is True and a["listIds"] == [1]
     assert api.get("/contacts/b@x.io").json()["attributes"] == {"FIRSTNAME": "Bob", "PAYING": False}
 

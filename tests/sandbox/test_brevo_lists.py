@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from brevo_spec import SpecCheckedSession
-
 from sandbox.process import SandboxProcess
 
 
@@ -45,7 +44,12 @@ def test_lists_crud_and_paging(api: SpecCheckedSession) -> None:
     listed = api.get("/contacts/lists", params={"limit": 2}).json()
     assert listed["count"] == 3 and [x["id"] for x in listed["lists"]] == ids[::-1][:2]
     assert listed["lists"][0] == {
-        "id": ids[2], "name": "L2", "folderId": 1, "uniqueSubscribers": 0, "totalSubscribers": 0, "totalBlacklisted": 0
+        "id": ids[2],
+        "name": "L2",
+        "folderId": 1,
+        "uniqueSubscribers": 0,
+        "totalSubscribers": 0,
+        "totalBlacklisted": 0,
     }
     detail = api.get(f"/contacts/lists/{ids[0]}").json()
     assert detail["dynamicList"] is False and detail["createdAt"].endswith("Z") and detail["folderId"] == 1
@@ -87,12 +91,21 @@ def test_add_when_nothing_could_be_added_is_400(api: SpecCheckedSession) -> None
     for body in ({"emails": ["a@x.io"]}, {"emails": ["ghost@x.io"]}):
         response = api.post(f"/contacts/lists/{list_id}/contacts/add", json=body)
         assert response.status_code == 400
-        assert response.json() == {"code": "invalid_parameter", "message": "Contact already in list and/or does not exist"}
+        assert response.json() == {
+            "code": "invalid_parameter",
+            "message": "Contact already in list and/or does not exist",
+        }
 
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"emails": []}, {"emails": [f"u{i}@x.io" for i in range(151)]}, {"emails": ["a@x.io"], "ids": [1]}, {"ids": ["x"]}],
+    [
+        {},
+        {"emails": []},
+        {"emails": [f"u{i}@x.io" for i in range(151)]},
+        {"emails": ["a@x.io"], "ids": [1]},
+        {"ids": ["x"]},
+    ],
 )
 def test_add_body_rules(api: SpecCheckedSession, body: dict) -> None:
     list_id = new_list(api)
@@ -132,7 +145,10 @@ def test_remove_members(api: SpecCheckedSession) -> None:
     assert removed.json() == {"contacts": {"success": ["a@x.io"], "failure": ["ghost@x.io"]}}
     again = api.post(f"/contacts/lists/{list_id}/contacts/remove", json={"emails": ["a@x.io"]})
     assert again.status_code == 400
-    assert again.json() == {"code": "invalid_parameter", "message": "Contact already removed from list and/or does not exist"}
+    assert again.json() == {
+        "code": "invalid_parameter",
+        "message": "Contact already removed from list and/or does not exist",
+    }
     assert api.get("/contacts/a@x.io").json()["listIds"] == []
 
 

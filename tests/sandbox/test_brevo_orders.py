@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from brevo_spec import SpecCheckedSession
-
 from sandbox.process import SandboxProcess
 
 
@@ -33,8 +32,12 @@ def stored(sandbox: SandboxProcess, **params: object) -> dict:
 
 def test_order_status_is_stored_and_upserted(api: SpecCheckedSession, sandbox: SandboxProcess) -> None:
     contact_id = api.post("/contacts", json={"email": "a@x.io"}).json()["id"]
-    extra = {"storeId": "ST-1", "coupons": ["EASTER"], "metaInfo": {"tier": "gold", "n": 1, "vip": True},
-             "billing": {"city": "Basel", "countryCode": "CH"}}
+    extra = {
+        "storeId": "ST-1",
+        "coupons": ["EASTER"],
+        "metaInfo": {"tier": "gold", "n": 1, "vip": True},
+        "billing": {"city": "Basel", "countryCode": "CH"},
+    }
     response = api.post("/orders/status", json=order(**extra))
     assert response.status_code == 204 and response.content == b""
     api.post("/orders/status", json=order(status="refunded"))

@@ -7,7 +7,6 @@ import time
 import pytest
 import requests
 from brevo_spec import SpecCheckedSession
-
 from sandbox.process import SandboxProcess
 
 HEADERS = ("x-sib-ratelimit-limit", "x-sib-ratelimit-remaining", "x-sib-ratelimit-reset")

@@ -13,7 +13,6 @@ from pathlib import Path
 import orjson
 import pytest
 import requests
-
 from sandbox.process import SandboxProcess, running, start
 
 
@@ -35,13 +34,25 @@ def test_fixed_ports_and_keys(tmp_path: Path) -> None:
             s.bind(("127.0.0.1", 0))
             free.append(s.getsockname()[1])
     with running(
-        "--port", f"amplitude_api={free[0]}", "--port", f"brevo={free[1]}",
-        "--amplitude-api-key", "k" * 32, "--amplitude-secret-key", "s" * 32, "--brevo-api-key", "xkeysib-test",
+        "--port",
+        f"amplitude_api={free[0]}",
+        "--port",
+        f"brevo={free[1]}",
+        "--amplitude-api-key",
+        "k" * 32,
+        "--amplitude-secret-key",
+        "s" * 32,
+        "--brevo-api-key",
+        "xkeysib-test",
         ready_file=tmp_path / "ready.json",
     ) as sb:
         assert sb.amplitude["api"] == f"http://127.0.0.1:{free[0]}"
         assert sb.brevo["api"] == f"http://127.0.0.1:{free[1]}/v3"
-        assert (sb.amplitude["api_key"], sb.amplitude["secret_key"], sb.brevo["api_key"]) == ("k" * 32, "s" * 32, "xkeysib-test")
+        assert (sb.amplitude["api_key"], sb.amplitude["secret_key"], sb.brevo["api_key"]) == (
+            "k" * 32,
+            "s" * 32,
+            "xkeysib-test",
+        )
         assert (tmp_path / "ready.json").stat().st_mode & 0o777 == 0o600
 
 
@@ -58,15 +69,24 @@ def test_stops_cleanly_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
 
 
 def test_bad_port_spec_is_a_usage_error() -> None:
-    result = subprocess.run([sys.executable, "-m", "sandbox", "serve", "--port", "nope=1"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "serve", "--port", "nope=1"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 2
     assert "SERVICE=PORT" in result.stderr
 
 
 def test_status_fault_fires_count_times_then_clears(sandbox: SandboxProcess) -> None:
     url = sandbox.amplitude["api"] + "/api/2/events/list"
-    rule = sandbox.fault(action="status", service="amplitude_api", path="/api/2/*", status=503,
-                         body={"error": "down"}, headers={"Retry-After": "1"}, count=2)
+    rule = sandbox.fault(
+        action="status",
+        service="amplitude_api",
+        path="/api/2/*",
+        status=503,
+        body={"error": "down"},
+        headers={"Retry-After": "1"},
+        count=2,
+    )
     assert rule["count"] == 2
     for _ in range(2):
         r = requests.get(url, timeout=5)

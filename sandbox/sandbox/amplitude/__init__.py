@@ -27,21 +27,13 @@ Settings (`GET/PATCH /_sandbox/amplitude/config`, or `sandbox serve --set amplit
 Admin routes under `/_sandbox/amplitude/`: `GET stats` (row counts per region);
 `POST corrupt-gzip {"hour": "YYYYMMDDTHH", "region": "us", "count": 1}` makes the next `count`
 exports that contain that hour carry a corrupt gzip member for it inside a valid zip
-(`GET` lists, `DELETE` clears); `POST seed` (see sandbox.seed).
+(`GET` lists, `DELETE` clears); `POST seed` (see `seed.py`).
 
 Every server-assigned time (server_upload_time, server_received_time, processed_time, cohort
 times, the export latency horizon, rate-limit windows, link expiry) reads the sandbox clock.
+
+Where things are: `routes.py` lists every endpoint (path -> method -> handler), handled in
+`export.py`, `cohorts.py`, `users.py`, `ingest.py` and, for admin ones, `admin.py`;
+`organization.py` and `project.py` are the state they act on; `app.py` assembles the emulator.
+Seeding: `seed.py` (entry points), `seed_plan.py` (the data), `simulated_app.py` (the sender).
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-from sandbox.amplitude.app import AmplitudeEmulator
-
-
-def create(settings: Any) -> AmplitudeEmulator:
-    return AmplitudeEmulator(settings)
-
-
-__all__ = ["AmplitudeEmulator", "create"]

@@ -22,7 +22,9 @@ DEFAULTS: dict[str, Any] = {
 }
 KEY_REGIONS = ("any", "us", "eu")
 
-_TYPES = {name: (float if isinstance(value, float) else int) for name, value in DEFAULTS.items() if name != "key_region"}
+_TYPES = {
+    name: (float if isinstance(value, float) else int) for name, value in DEFAULTS.items() if name != "key_region"
+}
 _MINIMUM = {
     "export_latency_hours": -1,
     "export_partition_events": 1,

@@ -16,12 +16,11 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from sandbox import clock
 from sandbox.amplitude.project import Project
 from sandbox.amplitude.store import Store
-from sandbox.amplitude.wire import api_error, check_basic_auth
+from sandbox.amplitude.wire import api_error
 
 NOT_FOUND = "Raw data files were not found."
 CHUNK = 256 * 1024
@@ -134,43 +133,40 @@ def _zip_time(hour: int) -> tuple[int, int, int, int, int, int]:
     return (moment.year, moment.month, moment.day, moment.hour, 0, 0)
 
 
-def export_routes(project: Project) -> list[Route]:
-    async def export(request: Request) -> Response:
-        denied = check_basic_auth(request, project.api_key, project.secret_key)
-        if denied:
-            return denied
-        settings = project.settings()
-        params = request.query_params
-        for name in ("start", "end"):
-            if name not in params:
-                return api_error(400, f"Missing required parameter '{name}' (format YYYYMMDDTHH)")
-        start, end = parse_hour(params["start"]), parse_hour(params["end"])
-        if start is None or end is None:
-            return api_error(400, "Invalid 'start' or 'end': expected YYYYMMDDTHH, e.g. 20220201T05")
-        if end < start:
-            return api_error(400, "'end' is before 'start'")
-        if end - start + 1 > settings["export_max_days"] * 24:
-            return api_error(400, f"Time range exceeds the maximum of {settings['export_max_days']} days")
-        last = min(end, last_exportable_hour(clock.now(), settings["export_latency_hours"]))
+async def export(project: Project, request: Request) -> Response:
+    """`GET /api/2/export?start=YYYYMMDDTHH&end=YYYYMMDDTHH`: the zip, streamed."""
+    if denied := project.check_auth(request):
+        return denied
+    settings = project.settings()
+    params = request.query_params
+    for name in ("start", "end"):
+        if name not in params:
+            return api_error(400, f"Missing required parameter '{name}' (format YYYYMMDDTHH)")
+    start, end = parse_hour(params["start"]), parse_hour(params["end"])
+    if start is None or end is None:
+        return api_error(400, "Invalid 'start' or 'end': expected YYYYMMDDTHH, e.g. 20220201T05")
+    if end < start:
+        return api_error(400, "'end' is before 'start'")
+    if end - start + 1 > settings["export_max_days"] * 24:
+        return api_error(400, f"Time range exceeds the maximum of {settings['export_max_days']} days")
+    last = min(end, last_exportable_hour(clock.now(), settings["export_latency_hours"]))
 
-        def plan() -> list[tuple[int, int, int]]:
-            with project.store.read() as conn:
-                return Store.hours_in(conn, start, last)
+    def plan() -> list[tuple[int, int, int]]:
+        with project.store.read() as conn:
+            return Store.hours_in(conn, start, last)
 
-        hours = await run_in_threadpool(plan) if last >= start else []
-        if not hours:
-            return PlainTextResponse(NOT_FOUND, 404)
-        size = sum(h[2] for h in hours)
-        if size > settings["export_max_bytes"]:
-            return api_error(400, "Export request exceeds the maximum size of 4GB; shorten the time range")
-        if settings["export_timeout_bytes"] and size > settings["export_timeout_bytes"]:
-            return api_error(504, "The data volume caused a timeout; shorten the time range", kind="timeout")
-        return StreamingResponse(
-            zip_stream(project, hours, int(settings["export_partition_events"])),
-            media_type="application/zip",
-            headers={
-                "Content-Disposition": f'attachment; filename="{project.project_id}_{params["start"]}_{params["end"]}.zip"'
-            },
-        )
-
-    return [Route("/api/2/export", export, methods=["GET"])]
+    hours = await run_in_threadpool(plan) if last >= start else []
+    if not hours:
+        return PlainTextResponse(NOT_FOUND, 404)
+    size = sum(h[2] for h in hours)
+    if size > settings["export_max_bytes"]:
+        return api_error(400, "Export request exceeds the maximum size of 4GB; shorten the time range")
+    if settings["export_timeout_bytes"] and size > settings["export_timeout_bytes"]:
+        return api_error(504, "The data volume caused a timeout; shorten the time range", kind="timeout")
+    return StreamingResponse(
+        zip_stream(project, hours, int(settings["export_partition_events"])),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{project.project_id}_{params["start"]}_{params["end"]}.zip"'
+        },
+    )

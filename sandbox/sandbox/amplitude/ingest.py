@@ -16,7 +16,6 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from sandbox import clock
 from sandbox.amplitude import properties
@@ -147,43 +146,53 @@ def _only_short_ids_removed(problems: Problems, events: list[dict[str, Any]]) ->
     return not problems.missing and not problems.invalid and all(e.get("user_id") or e.get("device_id") for e in events)
 
 
-def validate_request(body: Any, api_key: str) -> tuple[list[dict[str, Any]] | None, Response | None]:
-    if not isinstance(body, dict):
-        return None, json_response({"code": 400, "error": "Invalid JSON request body"}, 400)
-    if not body.get("api_key"):
-        return None, json_response(
-            {"code": 400, "error": "Request missing required field", "missing_field": "api_key"}, 400
-        )
-    if body["api_key"] != api_key:
-        return None, json_response({"code": 400, "error": "Invalid API key"}, 400)
-    events = body.get("events")
-    if events is None:
-        return None, json_response(
-            {"code": 400, "error": "Request missing required field", "missing_field": "events"}, 400
-        )
-    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-        return None, json_response({"code": 400, "error": "Invalid event JSON"}, 400)
-    if not events:
-        return None, json_response(
-            {"code": 400, "error": "Request missing required field", "missing_field": "events"}, 400
-        )
-    options = body.get("options") or {}
-    min_id_length = options.get("min_id_length", 5) if isinstance(options, dict) else 5
-    if not _is_int(min_id_length) or min_id_length < 1:
-        return None, json_response(
-            {"code": 400, "error": "Invalid field values on some events", "invalid_field": "options.min_id_length"}, 400
-        )
+def validate_events(events: list[dict[str, Any]], min_id_length: int) -> tuple[list[dict[str, Any]], Response | None]:
+    """(The events with too-short IDs removed, None), or ([], the 400 response listing every problem)."""
     problems = Problems()
     cleaned = [validate_event(i, e, min_id_length, problems) for i, e in enumerate(events)]
     if problems and not _only_short_ids_removed(problems, cleaned):
-        return None, json_response(problems.body(), 400)
+        return [], json_response(problems.body(), 400)
     return cleaned, None
+
+
+def _bad_request(error: str, **fields: str) -> Response:
+    return json_response({"code": 400, "error": error, **fields}, 400)
+
+
+def _too_large() -> Response:
+    return json_response({"code": 413, "error": "Payload too large"}, 413)
+
+
+def validate_request(body: Any, api_key: str) -> tuple[list[dict[str, Any]], Response | None]:
+    """An HTTP V2 or batch body checked: (its valid events, None), or ([], the 400 response)."""
+    if not isinstance(body, dict):
+        return [], _bad_request("Invalid JSON request body")
+    if not body.get("api_key"):
+        return [], _bad_request("Request missing required field", missing_field="api_key")
+    if body["api_key"] != api_key:
+        return [], _bad_request("Invalid API key")
+    events = body.get("events")
+    if events is None:
+        return [], _bad_request("Request missing required field", missing_field="events")
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        return [], _bad_request("Invalid event JSON")
+    if not events:
+        return [], _bad_request("Request missing required field", missing_field="events")
+    options = body.get("options") or {}
+    min_id_length = options.get("min_id_length", 5) if isinstance(options, dict) else 5
+    if not _is_int(min_id_length) or min_id_length < 1:
+        return [], _bad_request("Invalid field values on some events", invalid_field="options.min_id_length")
+    return validate_events(events, min_id_length)
+
+
+def _declares_more_than(request: Request, limit: int) -> bool:
+    declared = request.headers.get("content-length", "")
+    return declared.isdigit() and int(declared) > limit
 
 
 async def read_limited(request: Request, limit: int) -> bytes | None:
     """The request body, or None as soon as it exceeds `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if _declares_more_than(request, limit):
         return None
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -483,102 +492,94 @@ def _stored_event(
     return (upload_us, event_uuid, amplitude_id, event["event_type"], session_id, client_event_us, revenue, encoded)
 
 
-# -- routes ------------------------------------------------------------------------------------
+# -- handlers ----------------------------------------------------------------------------------
 
 
-def ingest_routes(project: Project) -> list[Route]:
-    async def accept(request: Request, path: str, max_bytes: int) -> Response:
-        received_us = to_us(clock.now())
-        raw = await read_limited(request, max_bytes)
-        if raw is None:
-            return json_response({"code": 413, "error": "Payload too large"}, 413)
-        if not raw.strip():
-            return json_response({"code": 400, "error": "Missing request body"}, 400)
+async def http_v2(project: Project, request: Request) -> Response:
+    """`POST /2/httpapi`: JSON, 1 MB and 2000 events at most."""
+    return await _accept_json(project, request, "/2/httpapi", HTTP_V2_MAX_BYTES)
+
+
+async def batch(project: Project, request: Request) -> Response:
+    """`POST /batch`: the same body as HTTP V2, up to 20 MB."""
+    return await _accept_json(project, request, "/batch", BATCH_MAX_BYTES)
+
+
+async def identify(project: Project, request: Request) -> Response:
+    """`GET`/`POST /identify`: form fields `api_key` and `identification` (one or a list of user updates)."""
+    received_us = to_us(clock.now())
+    if request.method == "GET":
+        if len(str(request.url)) > 8192:
+            return PlainTextResponse("URI Too Long", 414)
+        fields: Any = request.query_params
+    else:
+        if _declares_more_than(request, BATCH_MAX_BYTES):
+            return _too_large()
         try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return json_response({"code": 400, "error": "Invalid JSON request body"}, 400)
-        if isinstance(body, dict) and isinstance(body.get("events"), list) and len(body["events"]) > MAX_EVENTS:
-            return json_response({"code": 413, "error": "Payload too large"}, 413)
-        events, error = validate_request(body, project.api_key)
-        if error is not None:
-            return error
-        assert events is not None
-        for event in events:
-            if not event.get("device_id"):
-                event["device_id"] = device_id_for(event["user_id"])
-        throttled = project.throttle.check(events)
-        if throttled:
-            return json_response(throttled, 429)
-        upload_us = max(to_us(clock.now()), received_us)
-        remote = request.client.host if request.client else None
-        await run_in_threadpool(
-            store_events, project, events, path=path, remote_ip=remote, received_us=received_us, upload_us=upload_us
-        )
-        return json_response(
-            {
-                "code": 200,
-                "events_ingested": len(events),
-                "payload_size_bytes": len(raw),
-                "server_upload_time": upload_us // 1000,
-            }
-        )
-
-    async def http_v2(request: Request) -> Response:
-        return await accept(request, "/2/httpapi", HTTP_V2_MAX_BYTES)
-
-    async def batch(request: Request) -> Response:
-        return await accept(request, "/batch", BATCH_MAX_BYTES)
-
-    async def identify(request: Request) -> Response:
-        received_us = to_us(clock.now())
-        if request.method == "GET":
-            if len(str(request.url)) > 8192:
-                return PlainTextResponse("URI Too Long", 414)
-            fields: Any = request.query_params
-        else:
-            declared = request.headers.get("content-length", "0")
-            if declared.isdigit() and int(declared) > BATCH_MAX_BYTES:
-                return json_response({"code": 413, "error": "Payload too large"}, 413)
-            try:
-                fields = await request.form()
-            except Exception:  # noqa: BLE001 - any unparsable form is the client's error
-                return PlainTextResponse("missing_event", 400)
-        api_key = fields.get("api_key")
-        if not api_key or api_key != project.api_key:
-            return PlainTextResponse("invalid_api_key", 400)
-        try:
-            identification = orjson.loads(fields.get("identification") or "")
-        except orjson.JSONDecodeError:
+            fields = await request.form()
+        except Exception:  # noqa: BLE001 - any unparsable form is the client's error
             return PlainTextResponse("missing_event", 400)
-        items = identification if isinstance(identification, list) else [identification]
-        if not items or not all(isinstance(i, dict) for i in items):
-            return PlainTextResponse("missing_event", 400)
-        problems = Problems()
-        events = [validate_event(i, {**item, "event_type": "$identify"}, 5, problems) for i, item in enumerate(items)]
-        if problems and not _only_short_ids_removed(problems, events):
-            return json_response(problems.body(), 400)
-        for event in events:
-            if not event.get("device_id"):
-                event["device_id"] = device_id_for(event["user_id"])
-        throttled = project.throttle.check(events)
-        if throttled:
-            return json_response(throttled, 429)
-        upload_us = max(to_us(clock.now()), received_us)
-        remote = request.client.host if request.client else None
-        await run_in_threadpool(
-            store_events,
-            project,
-            events,
-            path="/identify",
-            remote_ip=remote,
-            received_us=received_us,
-            upload_us=upload_us,
-        )
-        return PlainTextResponse("success")
+    api_key = fields.get("api_key")
+    if not api_key or api_key != project.api_key:
+        return PlainTextResponse("invalid_api_key", 400)
+    try:
+        identification = orjson.loads(fields.get("identification") or "")
+    except orjson.JSONDecodeError:
+        return PlainTextResponse("missing_event", 400)
+    items = identification if isinstance(identification, list) else [identification]
+    if not items or not all(isinstance(i, dict) for i in items):
+        return PlainTextResponse("missing_event", 400)
+    events, invalid = validate_events([{**item, "event_type": "$identify"} for item in items], 5)
+    if invalid is not None:
+        return invalid
+    throttled, _upload_us = await _store(project, request, events, "/identify", received_us)
+    if throttled is not None:
+        return throttled
+    return PlainTextResponse("success")
 
-    return [
-        Route("/2/httpapi", http_v2, methods=["POST"]),
-        Route("/batch", batch, methods=["POST"]),
-        Route("/identify", identify, methods=["GET", "POST"]),
-    ]
+
+async def _accept_json(project: Project, request: Request, path: str, max_bytes: int) -> Response:
+    received_us = to_us(clock.now())
+    raw = await read_limited(request, max_bytes)
+    if raw is None:
+        return _too_large()
+    if not raw.strip():
+        return _bad_request("Missing request body")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _bad_request("Invalid JSON request body")
+    if isinstance(body, dict) and isinstance(body.get("events"), list) and len(body["events"]) > MAX_EVENTS:
+        return _too_large()
+    events, error = validate_request(body, project.api_key)
+    if error is not None:
+        return error
+    throttled, upload_us = await _store(project, request, events, path, received_us)
+    if throttled is not None:
+        return throttled
+    return json_response(
+        {
+            "code": 200,
+            "events_ingested": len(events),
+            "payload_size_bytes": len(raw),
+            "server_upload_time": upload_us // 1000,
+        }
+    )
+
+
+async def _store(
+    project: Project, request: Request, events: list[dict[str, Any]], path: str, received_us: int
+) -> tuple[Response | None, int]:
+    """Throttle, then store validated events: (the 429 response or None once stored, the upload time in µs)."""
+    for event in events:
+        if not event.get("device_id"):
+            event["device_id"] = device_id_for(event["user_id"])
+    throttled = project.throttle.check(events)
+    if throttled:
+        return json_response(throttled, 429), 0
+    upload_us = max(to_us(clock.now()), received_us)
+    remote = request.client.host if request.client else None
+    await run_in_threadpool(
+        store_events, project, events, path=path, remote_ip=remote, received_us=received_us, upload_us=upload_us
+    )
+    return None, upload_us

@@ -28,6 +28,8 @@ def scaled(base: float, scale: float) -> int:
 
 
 class ConcurrencyGate:
+    """Counts a project's REST requests in flight: at most `BASE × scale` at once."""
+
     BASE = 5
 
     def __init__(self, scale: Scale) -> None:

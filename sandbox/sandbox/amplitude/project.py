@@ -8,11 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from sandbox.amplitude.limits import ConcurrencyGate, EventThrottle, WindowLimit
 from sandbox.amplitude.store import Store
+from sandbox.amplitude.wire import check_basic_auth
 
 
 class Project:
+    """What every route of one data center acts on: its store, keys, settings and rate limits."""
+
     def __init__(
         self, region: str, path: Path, settings: Callable[[], dict[str, Any]], api_key: str, secret_key: str
     ) -> None:
@@ -33,6 +39,7 @@ class Project:
         # Emulator-only fault: epoch hour -> how many more exports get a corrupt gzip member for it.
         self.corrupt_gzip: dict[int, int] = {}
         self._fault_lock = threading.Lock()
+        self.link_key = secrets.token_bytes(32)  # signs the pre-signed-style cohort file links
 
     @property
     def api_key(self) -> str:
@@ -45,6 +52,20 @@ class Project:
     @property
     def project_id(self) -> int:
         return int(self.settings()["project_id_eu" if self.region == "eu" else "project_id"])
+
+    def check_auth(self, request: Request) -> Response | None:
+        """None when the request's Basic auth carries this project's keys; otherwise the documented 403."""
+        return check_basic_auth(request, self.api_key, self.secret_key)
+
+    def add_corrupt_gzip(self, hour: int, count: int) -> int:
+        """`count` more exports containing `hour` get a corrupt gzip member; returns how many are pending."""
+        with self._fault_lock:
+            self.corrupt_gzip[hour] = self.corrupt_gzip.get(hour, 0) + count
+            return self.corrupt_gzip[hour]
+
+    def clear_corrupt_gzip(self) -> None:
+        with self._fault_lock:
+            self.corrupt_gzip.clear()
 
     def take_corrupt_gzip(self, hour: int) -> bool:
         with self._fault_lock:
@@ -62,5 +83,4 @@ class Project:
         self.user_queries.reset()
         self.cohort_requests.reset()
         self.throttle.reset()
-        with self._fault_lock:
-            self.corrupt_gzip.clear()
+        self.clear_corrupt_gzip()

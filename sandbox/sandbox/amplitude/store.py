@@ -54,6 +54,8 @@ HOUR_US = 3_600_000_000
 
 
 class Store:
+    """One project's SQLite file: the writes of ingestion and cohorts, the reads of every API."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()

@@ -13,10 +13,9 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from sandbox.amplitude.project import Project
-from sandbox.amplitude.wire import api_error, check_basic_auth, json_response, rate_limited
+from sandbox.amplitude.wire import api_error, json_response, rate_limited
 
 
 def _day(us: int | None) -> str | None:
@@ -65,86 +64,75 @@ def _int_param(request: Request, name: str, default: int) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def user_routes(project: Project) -> list[Route]:
-    def auth(request: Request) -> Response | None:
-        return check_basic_auth(request, project.api_key, project.secret_key)
+def _over_hourly_limit(project: Project) -> Response | None:
+    if project.user_queries.allow():
+        return None
+    return rate_limited(f"User search and activity are limited to {project.user_queries.limit()} queries per hour")
 
-    def over_hourly_limit() -> Response | None:
-        if project.user_queries.allow():
-            return None
-        return rate_limited(f"User search and activity are limited to {project.user_queries.limit()} queries per hour")
 
-    async def usersearch(request: Request) -> Response:
-        if denied := auth(request):
-            return denied
-        term = request.query_params.get("user", "")
-        if not term:
-            return api_error(400, "Missing required parameter 'user'")
-        if limited := over_hourly_limit():
-            return limited
-        found = await run_in_threadpool(project.store.search_users, term)
-        if not found:
-            return json_response({"type": "nomatch", "matches": []})
-        return json_response(
-            {
-                "matches": [{"user_id": uid, "amplitude_id": amp} for uid, amp in found],
-                "type": "match_user_or_device_id",
-            }
-        )
+async def usersearch(project: Project, request: Request) -> Response:
+    if denied := project.check_auth(request):
+        return denied
+    term = request.query_params.get("user", "")
+    if not term:
+        return api_error(400, "Missing required parameter 'user'")
+    if limited := _over_hourly_limit(project):
+        return limited
+    found = await run_in_threadpool(project.store.search_users, term)
+    if not found:
+        return json_response({"type": "nomatch", "matches": []})
+    return json_response(
+        {
+            "matches": [{"user_id": uid, "amplitude_id": amp} for uid, amp in found],
+            "type": "match_user_or_device_id",
+        }
+    )
 
-    async def useractivity(request: Request) -> Response:
-        if denied := auth(request):
-            return denied
-        raw_user = request.query_params.get("user", "")
-        if not raw_user.isdigit():
-            return api_error(400, "Parameter 'user' must be an Amplitude ID")
-        offset, limit = _int_param(request, "offset", 0), _int_param(request, "limit", 1000)
-        direction = request.query_params.get("direction", "latest")
-        if offset is None or limit is None or not 1 <= limit <= 1000 or direction not in ("latest", "earliest"):
-            return api_error(400, "offset >= 0, 1 <= limit <= 1000 and direction latest|earliest expected")
-        if limited := over_hourly_limit():
-            return limited
-        amplitude_id = int(raw_user)
-        summary = await run_in_threadpool(project.store.user_summary, amplitude_id)
-        if summary is None:
-            return api_error(404, "User not found")
-        bodies = await run_in_threadpool(project.store.user_events, amplitude_id, offset, limit, direction == "latest")
-        content = (
-            b'{"userData":'
-            + orjson.dumps(user_data(amplitude_id, summary))
-            + b',"events":['
-            + b",".join(bodies)
-            + b"]}"
-        )
-        return Response(content, media_type="application/json")
 
-    async def events_list(request: Request) -> Response:
-        if denied := auth(request):
-            return denied
-        totals = await run_in_threadpool(project.store.event_type_totals)
-        data = [
-            {
-                "id": index,
-                "value": name,
-                "display": name,
-                "totals": count,
-                "totals_delta": 0,
-                "deleted": False,
-                "hidden": False,
-                "autohidden": False,
-                "non_active": False,
-                "flow_hidden": False,
-                "clusters_hidden": False,
-                "in_waitroom": False,
-                "timeline_hidden": False,
-            }
-            for index, (name, count) in enumerate(totals, start=1)
-            if not name.startswith("$")  # $identify and other internal types are not event types
-        ]
-        return json_response({"data": data})
+async def useractivity(project: Project, request: Request) -> Response:
+    if denied := project.check_auth(request):
+        return denied
+    raw_user = request.query_params.get("user", "")
+    if not raw_user.isdigit():
+        return api_error(400, "Parameter 'user' must be an Amplitude ID")
+    offset, limit = _int_param(request, "offset", 0), _int_param(request, "limit", 1000)
+    direction = request.query_params.get("direction", "latest")
+    if offset is None or limit is None or not 1 <= limit <= 1000 or direction not in ("latest", "earliest"):
+        return api_error(400, "offset >= 0, 1 <= limit <= 1000 and direction latest|earliest expected")
+    if limited := _over_hourly_limit(project):
+        return limited
+    amplitude_id = int(raw_user)
+    summary = await run_in_threadpool(project.store.user_summary, amplitude_id)
+    if summary is None:
+        return api_error(404, "User not found")
+    bodies = await run_in_threadpool(project.store.user_events, amplitude_id, offset, limit, direction == "latest")
+    content = (
+        b'{"userData":' + orjson.dumps(user_data(amplitude_id, summary)) + b',"events":[' + b",".join(bodies) + b"]}"
+    )
+    return Response(content, media_type="application/json")
 
-    return [
-        Route("/api/2/usersearch", usersearch, methods=["GET"]),
-        Route("/api/2/useractivity", useractivity, methods=["GET"]),
-        Route("/api/2/events/list", events_list, methods=["GET"]),
+
+async def events_list(project: Project, request: Request) -> Response:
+    if denied := project.check_auth(request):
+        return denied
+    totals = await run_in_threadpool(project.store.event_type_totals)
+    data = [
+        {
+            "id": index,
+            "value": name,
+            "display": name,
+            "totals": count,
+            "totals_delta": 0,
+            "deleted": False,
+            "hidden": False,
+            "autohidden": False,
+            "non_active": False,
+            "flow_hidden": False,
+            "clusters_hidden": False,
+            "in_waitroom": False,
+            "timeline_hidden": False,
+        }
+        for index, (name, count) in enumerate(totals, start=1)
+        if not name.startswith("$")  # $identify and other internal types are not event types
     ]
+    return json_response({"data": data})

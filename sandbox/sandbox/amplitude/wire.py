@@ -6,7 +6,7 @@ import base64
 import binascii
 import functools
 import hmac
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -31,10 +31,6 @@ def _second(seconds: int) -> str:
 
 def to_us(seconds: float) -> int:
     return round(seconds * 1_000_000)
-
-
-def utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -1,6 +1,6 @@
 """A faithful local Brevo API v3 (contacts, imports, attributes, lists, events, orders).
 
-Served on its own port under `/v3` (see sandbox/BREVO.md for the endpoint table). Every request is
+Served on its own port under `/v3` (see sandbox/README.md for the endpoint table). Every request is
 checked against Brevo's OpenAPI spec (`openapi.yaml`, vendored, with the overlay in `spec.py` for
 what is newer) and the account persists in `<data-dir>/brevo.sqlite3`.
 
@@ -16,14 +16,8 @@ Settings (`--set brevo.NAME=VALUE` at start, GET/PATCH /_sandbox/brevo/config at
                                       POST /v3/ecommerce/activate
 
 Resetting the emulator restores these to their start-up values.
+
+Where things are: `routes.py` lists every endpoint (path -> method -> handler), `/v3` ones
+handled in `api.py` through `pipeline.py`, admin ones in `admin.py`; `account.py` is the state
+they act on; `app.py` assembles the emulator.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-from sandbox.brevo.app import BrevoEmulator
-
-
-def create(settings: Any) -> BrevoEmulator:
-    return BrevoEmulator(settings)

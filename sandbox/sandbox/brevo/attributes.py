@@ -18,8 +18,6 @@ import phonenumbers
 
 from sandbox.brevo.errors import INVALID_PHONE, BrevoError, invalid, not_found
 
-CATEGORIES = ("normal", "transactional", "category", "calculated", "global")
-TYPES = ("text", "date", "float", "boolean", "id", "category", "multiple-choice", "user")
 # Which types each category accepts on creation (SPEC: createAttribute.type).
 CATEGORY_TYPES = {
     "normal": {"text", "date", "float", "boolean", "multiple-choice", "user"},
@@ -29,7 +27,13 @@ CATEGORY_TYPES = {
     "global": set(),
 }
 # Identifier attribute -> contacts column.
-IDENTIFIERS = {"EMAIL": "email", "SMS": "sms", "WHATSAPP": "whatsapp", "LANDLINE_NUMBER": "landline", "EXT_ID": "ext_id"}
+IDENTIFIERS = {
+    "EMAIL": "email",
+    "SMS": "sms",
+    "WHATSAPP": "whatsapp",
+    "LANDLINE_NUMBER": "landline",
+    "EXT_ID": "ext_id",
+}
 PHONE_COLUMNS = ("sms", "whatsapp", "landline")
 NAME_RE = re.compile(r"^[A-Z0-9_]{1,}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -37,6 +41,8 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 @dataclass(frozen=True)
 class Attribute:
+    """One contact attribute's definition: how the API shows it and which values it accepts."""
+
     name: str
     category: str
     type: str | None
@@ -153,7 +159,10 @@ def update(db: sqlite3.Connection, category: str, name: str, body: dict[str, Any
     if attribute is None or attribute.category != category:
         raise not_found("Attribute not found")
     if body.get("enumeration") is not None:
-        db.execute("UPDATE attributes SET enumeration=? WHERE name=?", (orjson.dumps(body["enumeration"]).decode(), attribute.name))
+        db.execute(
+            "UPDATE attributes SET enumeration=? WHERE name=?",
+            (orjson.dumps(body["enumeration"]).decode(), attribute.name),
+        )
     if body.get("multiCategoryOptions") is not None:
         options = list(dict.fromkeys((attribute.options or []) + body["multiCategoryOptions"]))
         db.execute("UPDATE attributes SET options=? WHERE name=?", (orjson.dumps(options).decode(), attribute.name))

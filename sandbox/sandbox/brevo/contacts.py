@@ -21,7 +21,13 @@ from sandbox.brevo.store import iso
 
 IDENTIFIER_ORDER = ("email", "ext_id", "sms", "whatsapp", "landline")
 # How each identifier column is named in duplicate_parameter errors.
-DUPLICATE_NAMES = {"email": "email", "ext_id": "ext_id", "sms": "SMS", "whatsapp": "WHATSAPP", "landline": "LANDLINE_NUMBER"}
+DUPLICATE_NAMES = {
+    "email": "email",
+    "ext_id": "ext_id",
+    "sms": "SMS",
+    "whatsapp": "WHATSAPP",
+    "landline": "LANDLINE_NUMBER",
+}
 IDENTIFIER_TYPES = {
     "email_id": "email",
     "contact_id": "id",
@@ -32,7 +38,7 @@ IDENTIFIER_TYPES = {
 }
 COLUMN_ATTRIBUTES = {"sms": "SMS", "whatsapp": "WHATSAPP", "landline": "LANDLINE_NUMBER", "ext_id": "EXT_ID"}
 NEED_IDENTIFIER = "Please provide Email or SMS attribute value to create user"
-FILTER_RE = re.compile(r'^\s*equals\(\s*([A-Za-z0-9_]+)\s*,\s*(.*?)\s*\)\s*$')
+FILTER_RE = re.compile(r"^\s*equals\(\s*([A-Za-z0-9_]+)\s*,\s*(.*?)\s*\)\s*$")
 
 
 # ---------------------------------------------------------------- lookups
@@ -51,7 +57,7 @@ def lookup(db: sqlite3.Connection, column: str, value: Any) -> int | None:
         value = attrs.normalize_identifier(column, value)
     except BrevoError:
         return None
-    row = db.execute(f"SELECT id FROM contacts WHERE {column}=?", (value,)).fetchone()  # noqa: S608
+    row = db.execute(f"SELECT id FROM contacts WHERE {column}=?", (value,)).fetchone()
     return row[0] if row else None
 
 
@@ -91,7 +97,7 @@ def _conflicts(db: sqlite3.Connection, identifiers: dict[str, str], contact_id: 
     found = {}
     for column in IDENTIFIER_ORDER:
         if column in identifiers:
-            row = db.execute(f"SELECT id FROM contacts WHERE {column}=?", (identifiers[column],)).fetchone()  # noqa: S608
+            row = db.execute(f"SELECT id FROM contacts WHERE {column}=?", (identifiers[column],)).fetchone()
             if row is not None and row[0] != contact_id:
                 found[column] = row[0]
     return found
@@ -170,13 +176,14 @@ def write(
             sets["sms_blacklisted"] = int(sms_blacklisted)
         sets["modified_at"] = now
         assignments = ", ".join(f"{k}=?" for k in sets)
-        db.execute(f"UPDATE contacts SET {assignments} WHERE id=?", (*sets.values(), contact_id))  # noqa: S608
+        db.execute(f"UPDATE contacts SET {assignments} WHERE id=?", (*sets.values(), contact_id))
     db.executemany(
         "INSERT OR IGNORE INTO list_members (list_id, contact_id, added_at) VALUES (?, ?, ?)",
         [(list_id, contact_id, now) for list_id in list_ids],
     )
     db.executemany(
-        "DELETE FROM list_members WHERE list_id=? AND contact_id=?", [(list_id, contact_id) for list_id in unlink_list_ids]
+        "DELETE FROM list_members WHERE list_id=? AND contact_id=?",
+        [(list_id, contact_id) for list_id in unlink_list_ids],
     )
     return contact_id
 
@@ -256,7 +263,7 @@ def public(db: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[dict[str, An
         chunk = ids[chunk_start : chunk_start + 900]
         marks = ",".join("?" * len(chunk))
         for contact_id, list_id in db.execute(
-            f"SELECT contact_id, list_id FROM list_members WHERE contact_id IN ({marks}) ORDER BY list_id", chunk  # noqa: S608
+            f"SELECT contact_id, list_id FROM list_members WHERE contact_id IN ({marks}) ORDER BY list_id", chunk
         ):
             memberships[contact_id].append(list_id)
     out = []
@@ -344,9 +351,9 @@ def listing(db: sqlite3.Connection, query: dict[str, Any], *, list_id: int | Non
         args.extend(values)
     condition = " WHERE " + " AND ".join(where) if where else ""
     order = "ASC" if query.get("sort") == "asc" else "DESC"
-    count = db.execute(f"SELECT COUNT(*) FROM contacts{condition}", args).fetchone()[0]  # noqa: S608
+    count = db.execute(f"SELECT COUNT(*) FROM contacts{condition}", args).fetchone()[0]
     rows = db.execute(
-        f"SELECT * FROM contacts{condition} ORDER BY id {order} LIMIT ? OFFSET ?",  # noqa: S608
+        f"SELECT * FROM contacts{condition} ORDER BY id {order} LIMIT ? OFFSET ?",
         [*args, query.get("limit", 50), query.get("offset", 0)],
     ).fetchall()
     return {"contacts": public(db, rows), "count": count}

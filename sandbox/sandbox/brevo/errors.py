@@ -6,6 +6,8 @@ from typing import Any
 
 
 class BrevoError(Exception):
+    """A failed /v3 call: its HTTP status and Brevo's error body."""
+
     def __init__(self, status: int, code: str, message: str, metadata: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status

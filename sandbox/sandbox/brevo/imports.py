@@ -215,7 +215,7 @@ def listing(db: sqlite3.Connection, query: dict[str, Any]) -> dict[str, Any]:
     order = "ASC" if query.get("sort") == "asc" else "DESC"
     count = db.execute("SELECT COUNT(*) FROM processes").fetchone()[0]
     rows = db.execute(
-        f"SELECT * FROM processes ORDER BY id {order} LIMIT ? OFFSET ?",  # noqa: S608
+        f"SELECT * FROM processes ORDER BY id {order} LIMIT ? OFFSET ?",
         (query.get("limit", 10), query.get("offset", 0)),
     ).fetchall()
     now = clock.now()
@@ -271,7 +271,7 @@ class ImportWorker(threading.Thread):
             return
         try:
             counters = apply(self.store, process_id, orjson.loads(row["payload"]))
-        except Exception as exc:  # noqa: BLE001 - a failed import is reported on its process
+        except Exception as exc:
             log.exception("import %s failed", process_id)
             with self.store.tx() as db:
                 db.execute(

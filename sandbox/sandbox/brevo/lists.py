@@ -21,7 +21,7 @@ def _order(query: dict[str, Any]) -> str:
 def _totals(db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> dict[str, int]:
     members, blacklisted = db.execute(
         "SELECT COUNT(DISTINCT m.contact_id), COUNT(DISTINCT CASE WHEN c.email_blacklisted THEN c.id END) "
-        f"FROM list_members m JOIN contacts c ON c.id = m.contact_id WHERE {where}",  # noqa: S608
+        f"FROM list_members m JOIN contacts c ON c.id = m.contact_id WHERE {where}",
         args,
     ).fetchone()
     return {"uniqueSubscribers": members, "totalSubscribers": members, "totalBlacklisted": blacklisted}
@@ -59,7 +59,7 @@ def create_folder(db: sqlite3.Connection, body: dict[str, Any]) -> int:
 def folders(db: sqlite3.Connection, query: dict[str, Any]) -> dict[str, Any]:
     count = db.execute("SELECT COUNT(*) FROM folders").fetchone()[0]
     rows = db.execute(
-        f"SELECT * FROM folders ORDER BY id {_order(query)} LIMIT ? OFFSET ?",  # noqa: S608
+        f"SELECT * FROM folders ORDER BY id {_order(query)} LIMIT ? OFFSET ?",
         (query.get("limit", 10), query.get("offset", 0)),
     ).fetchall()
     return {"count": count, "folders": [folder_public(db, row) for row in rows]}
@@ -82,7 +82,12 @@ def delete_folder(db: sqlite3.Connection, folder_id: int) -> None:
 
 
 def list_public(db: sqlite3.Connection, row: sqlite3.Row, *, detail: bool = False) -> dict[str, Any]:
-    out = {"id": row["id"], "name": row["name"], "folderId": row["folder_id"], **_totals(db, "m.list_id=?", (row["id"],))}
+    out = {
+        "id": row["id"],
+        "name": row["name"],
+        "folderId": row["folder_id"],
+        **_totals(db, "m.list_id=?", (row["id"],)),
+    }
     if detail:
         out.update(createdAt=iso(row["created_at"]), dynamicList=False)
     return out
@@ -102,9 +107,9 @@ def create_list(db: sqlite3.Connection, body: dict[str, Any]) -> int:
 
 def lists(db: sqlite3.Connection, query: dict[str, Any], *, folder_id: int | None = None) -> dict[str, Any]:
     where, args = ("WHERE folder_id=?", (folder_id,)) if folder_id is not None else ("", ())
-    count = db.execute(f"SELECT COUNT(*) FROM lists {where}", args).fetchone()[0]  # noqa: S608
+    count = db.execute(f"SELECT COUNT(*) FROM lists {where}", args).fetchone()[0]
     rows = db.execute(
-        f"SELECT * FROM lists {where} ORDER BY id {_order(query)} LIMIT ? OFFSET ?",  # noqa: S608
+        f"SELECT * FROM lists {where} ORDER BY id {_order(query)} LIMIT ? OFFSET ?",
         (*args, query.get("limit", 10), query.get("offset", 0)),
     ).fetchall()
     return {"count": count, "lists": [list_public(db, row) for row in rows]}
@@ -138,7 +143,10 @@ def _resolve(db: sqlite3.Connection, body: dict[str, Any]) -> list[tuple[Any, in
             out.append((email, row[0] if row else None))
         return out
     if "ids" in body:
-        return [(cid, cid if db.execute("SELECT 1 FROM contacts WHERE id=?", (cid,)).fetchone() else None) for cid in body["ids"]]
+        return [
+            (cid, cid if db.execute("SELECT 1 FROM contacts WHERE id=?", (cid,)).fetchone() else None)
+            for cid in body["ids"]
+        ]
     out = []
     for ext_id in body["extIds"]:
         row = db.execute("SELECT id FROM contacts WHERE ext_id=?", (str(ext_id),)).fetchone()
@@ -151,9 +159,13 @@ def add_members(db: sqlite3.Connection, list_id: int, body: dict[str, Any]) -> d
     now = clock.now()
     success, failure = [], []
     for given, contact_id in _resolve(db, body):
-        added = contact_id is not None and db.execute(
-            "INSERT OR IGNORE INTO list_members (list_id, contact_id, added_at) VALUES (?, ?, ?)", (list_id, contact_id, now)
-        ).rowcount
+        added = (
+            contact_id is not None
+            and db.execute(
+                "INSERT OR IGNORE INTO list_members (list_id, contact_id, added_at) VALUES (?, ?, ?)",
+                (list_id, contact_id, now),
+            ).rowcount
+        )
         (success if added else failure).append(given)
         if added:
             db.execute("UPDATE contacts SET modified_at=? WHERE id=?", (now, contact_id))
@@ -179,9 +191,10 @@ def remove_members(db: sqlite3.Connection, list_id: int, body: dict[str, Any]) -
         return {"contacts": {"processId": int(cur.lastrowid), "total": total}}
     success, failure = [], []
     for given, contact_id in _resolve(db, body):
-        removed = contact_id is not None and db.execute(
-            "DELETE FROM list_members WHERE list_id=? AND contact_id=?", (list_id, contact_id)
-        ).rowcount
+        removed = (
+            contact_id is not None
+            and db.execute("DELETE FROM list_members WHERE list_id=? AND contact_id=?", (list_id, contact_id)).rowcount
+        )
         (success if removed else failure).append(given)
         if removed:
             db.execute("UPDATE contacts SET modified_at=? WHERE id=?", (now, contact_id))
@@ -199,4 +212,3 @@ def members(db: sqlite3.Connection, list_id: int) -> list[dict[str, Any]]:
         (list_id,),
     )
     return [{"id": r["id"], "email": r["email"], "ext_id": r["ext_id"], "sms": r["sms"]} for r in rows]
-

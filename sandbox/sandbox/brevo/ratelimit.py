@@ -61,6 +61,8 @@ def scope_of(method: str, path: str) -> str:
 
 
 class RateLimiter:
+    """The account's request counts per scope and window, for the current plan."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, float], tuple[float, int]] = {}

@@ -26,10 +26,14 @@ def seed(store: Store, params: dict[str, Any]) -> dict[str, Any]:
             summary["attributes"].append(spec["name"].upper())
         for name in params.get("folders", []):
             summary["folders"][name] = lists.create_folder(db, {"name": name})
-        default_folder = db.execute("SELECT id FROM folders WHERE name=? ORDER BY id LIMIT 1", (DEFAULT_FOLDER,)).fetchone()
+        default_folder = db.execute(
+            "SELECT id FROM folders WHERE name=? ORDER BY id LIMIT 1", (DEFAULT_FOLDER,)
+        ).fetchone()
         for spec in params.get("lists", []):
             spec = {"name": spec} if isinstance(spec, str) else spec
-            folder_id = spec.get("folderId") or (default_folder[0] if default_folder else lists.create_folder(db, {"name": DEFAULT_FOLDER}))
+            folder_id = spec.get("folderId") or (
+                default_folder[0] if default_folder else lists.create_folder(db, {"name": DEFAULT_FOLDER})
+            )
             summary["lists"][spec["name"]] = lists.create_list(db, {"name": spec["name"], "folderId": folder_id})
         wanted = params.get("contacts", [])
         if isinstance(wanted, int):
@@ -39,7 +43,7 @@ def seed(store: Store, params: dict[str, Any]) -> dict[str, Any]:
                 for i in range(1, wanted + 1)
             ]
         elif not isinstance(wanted, list):
-            raise ValueError("contacts must be a number or a list of contacts")
+            raise TypeError("contacts must be a number or a list of contacts")
         for body in wanted:
             contacts.create(db, {**body, "updateEnabled": True})
             summary["contacts"] += 1

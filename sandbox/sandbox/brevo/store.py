@@ -103,7 +103,18 @@ CREATE TABLE IF NOT EXISTS account (
 );
 """
 
-TABLES = ("contacts", "folders", "lists", "list_members", "attributes", "events", "orders", "order_batches", "processes", "account")
+TABLES = (
+    "contacts",
+    "folders",
+    "lists",
+    "list_members",
+    "attributes",
+    "events",
+    "orders",
+    "order_batches",
+    "processes",
+    "account",
+)
 
 DEFAULT_ATTRIBUTES = (("FIRSTNAME", "normal", "text"), ("LASTNAME", "normal", "text"), ("SMS", "normal", "text"))
 DEFAULT_FOLDER = "Your first folder"
@@ -115,6 +126,8 @@ def iso(ts: float) -> str:
 
 
 class Store:
+    """The account's SQLite database, with the transactions every change goes through."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock = threading.RLock()
@@ -144,16 +157,14 @@ class Store:
 
     def _initialise(self, db: sqlite3.Connection) -> None:
         now = clock.now()
-        db.executemany(
-            "INSERT INTO attributes (name, category, type) VALUES (?, ?, ?)", DEFAULT_ATTRIBUTES
-        )
+        db.executemany("INSERT INTO attributes (name, category, type) VALUES (?, ?, ?)", DEFAULT_ATTRIBUTES)
         db.execute("INSERT INTO folders (name, created_at) VALUES (?, ?)", (DEFAULT_FOLDER, now))
         db.execute("INSERT INTO account (key, value) VALUES ('initialised', ?)", (iso(now),))
 
     def reset(self) -> None:
         with self.tx() as db:
             for table in TABLES:
-                db.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
+                db.execute(f"DELETE FROM {table}")
             db.execute("DELETE FROM sqlite_sequence")
             self._initialise(db)
 

@@ -8,9 +8,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sandbox.brevo.errors import BrevoError
 from sandbox.brevo.spec import load_spec, openapi
@@ -21,7 +19,18 @@ if TYPE_CHECKING:
 # openapi-core and jsonschema are imported on first use: they take ~0.4 s, which the emulator
 # spends in a warm-up thread while the servers start.
 HOST = "https://api.brevo.com"
-RANGE_KEYWORDS = {"maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum", "maxItems", "minItems", "maxLength", "minLength", "maxProperties", "minProperties"}
+RANGE_KEYWORDS = {
+    "maximum",
+    "minimum",
+    "exclusiveMaximum",
+    "exclusiveMinimum",
+    "maxItems",
+    "minItems",
+    "maxLength",
+    "minLength",
+    "maxProperties",
+    "minProperties",
+}
 
 
 def _describe(error: ValidationError) -> tuple[str, str]:
@@ -43,7 +52,7 @@ def _as_brevo_error(exc: Exception) -> BrevoError:
     cause = exc.__cause__
     schema_errors = getattr(cause, "schema_errors", None)
     if schema_errors:
-        code, message = _describe(list(schema_errors)[0])
+        code, message = _describe(next(iter(schema_errors)))
         name = getattr(exc, "name", None)
         if name:
             message = f"{name}: {message}"

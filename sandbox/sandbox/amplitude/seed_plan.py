@@ -1,16 +1,7 @@
-"""Deterministic seed data for the Amplitude emulator: a simulated product's users, sessions, events, cohorts.
+"""The Amplitude seed data, planned: a simulated product's users, sessions, events and cohorts.
 
-The same `seed` and sizes always give the same users, sessions and events (only the stored `uuid`s
-differ). Two ways in:
-
-- **api** (the "simulated app"): events go through the ingestion API (`POST /2/httpapi`) in time
-  order while the sandbox clock is moved along the simulated time span, so `server_upload_time`
-  spreads over it like a real app's; cohorts are defined with `POST /api/3/cohorts/upload`.
-  `sandbox seed --ready-file F` does this over real HTTP; `POST /_sandbox/amplitude/seed` does it
-  in-process through the same ASGI routes. At the end the clock reads the later of where it was and
-  the end of the span.
-- **bulk**: the same generator writes the stored form directly (no HTTP, no clock moves), for
-  millions of events (benchmarks).
+Deterministic: the same `seed` and sizes always give the same users, sessions and events (only
+the stored `uuid`s differ). Nothing here sends or stores anything; `seed.py` does.
 
 Data: every user gets an `$identify` (email, first_name, last_name, phone, plan, signup_date, and
 purchases / lifetime_revenue set to 0 once) and a `Sign Up` in their first session; sessions hold
@@ -30,7 +21,6 @@ refreshes its cohorts does; so membership changes from chapter to chapter.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import time
@@ -39,8 +29,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-import orjson
 
 FIRST_NAMES = ["Alice", "Bruno", "Chloé", "David", "Emma", "Farid", "Grace", "Hugo", "Inès", "Jonas", "Karin", "Léa",
                "Mateo", "Nora", "Oscar", "Paula", "Quentin", "Rosa", "Samir", "Tina", "Ugo", "Vera", "William", "Yara", "Zoé"]  # fmt: skip
@@ -76,6 +64,8 @@ DAY = 86400.0
 
 @dataclass
 class SeedParams:
+    """The parameters of one seeding run, checked: sizes, span, chapter, region and how to send."""
+
     seed: int = 42
     users: int = 1000
     events: int = 20000
@@ -125,6 +115,8 @@ class SeedParams:
 
 @dataclass
 class UserPlan:
+    """One user's part of the plan: their sessions, whether and when they subscribe."""
+
     index: int
     sessions: list[tuple[float, int]] = field(default_factory=list)  # (start, number of events)
     subscription_session: int | None = None
@@ -352,116 +344,8 @@ def batches(
         yield newest + 1, batch
 
 
-# -- senders ------------------------------------------------------------------------------------
-
-
-class HttpApp:
-    """The simulated app over real HTTP: ingestion API, cohort upload API, sandbox clock."""
-
-    def __init__(self, amplitude: dict[str, str], region: str, request: Callable[..., Any]) -> None:
-        self.ingest = amplitude["ingest_eu" if region == "eu" else "ingest"]
-        self.api = amplitude["api_eu" if region == "eu" else "api"]
-        self.admin = amplitude["api"] + "/_sandbox"
-        self.api_key, self.secret_key = amplitude["api_key"], amplitude["secret_key"]
-        self.request = request  # (method, url, **kwargs) -> (status, body bytes)
-
-    def clock(self) -> float:
-        _status, body = self.request("GET", f"{self.admin}/clock")
-        return datetime.fromisoformat(orjson.loads(body)["now"]).timestamp()
-
-    def set_clock(self, moment: float) -> None:
-        self.request("PUT", f"{self.admin}/clock", json={"now": datetime.fromtimestamp(moment, UTC).isoformat()})
-
-    def send(self, events: list[dict[str, Any]]) -> None:
-        payload = orjson.dumps({"api_key": self.api_key, "events": events})
-        if len(payload) > 900_000 and len(events) > 1:
-            half = len(events) // 2
-            self.send(events[:half])
-            self.send(events[half:])
-            return
-        status, body = self.request(
-            "POST", f"{self.ingest}/2/httpapi", content=payload, headers={"Content-Type": "application/json"}
-        )
-        if status != 200:
-            raise RuntimeError(f"ingestion refused a seed batch: {status} {body[:500]!r}")
-
-    def upload_cohort(self, name: str, user_ids: list[str], app_id: int) -> dict[str, Any]:
-        body = {
-            "name": name,
-            "app_id": app_id,
-            "id_type": "BY_USER_ID",
-            "ids": user_ids,
-            "owner": "seed@example.com",
-            "published": True,
-        }
-        status, raw = self.request("GET", f"{self.api}/api/3/cohorts", auth=(self.api_key, self.secret_key))
-        if status == 200:
-            same_name = [c for c in orjson.loads(raw)["cohorts"] if c["name"] == name and not c.get("archived")]
-            if same_name:
-                body["existing_cohort_id"] = same_name[0]["id"]
-        status, raw = self.request(
-            "POST", f"{self.api}/api/3/cohorts/upload", json=body, auth=(self.api_key, self.secret_key)
-        )
-        if status != 200:
-            raise RuntimeError(f"cohort upload refused: {status} {raw[:500]!r}")
-        return orjson.loads(raw)
-
-
-def simulate_app(app: HttpApp, params: SeedParams, app_id: int) -> dict[str, Any]:
-    """Run the simulated app: events in time order with the sandbox clock following, then cohorts."""
-    started = time.monotonic()
-    original = app.clock()
-    plan = Plan(params, original)
-    sent = 0
-    clock_at = plan.start
-    for send_at, events in batches(plan.events(), params.batch_size):
-        clock_at = max(clock_at, send_at)
-        app.set_clock(clock_at)
-        app.send(events)
-        sent += len(events)
-    app.set_clock(max(clock_at, plan.end))
-    cohorts = {}
-    for name, members in plan.cohorts().items():
-        result = app.upload_cohort(name, members, app_id)
-        cohorts[name] = {"id": result["cohortId"], "size": result["metadata"]["valid_ids"]}
-    now = app.clock()
-    if now < original:
-        app.set_clock(original)
-    return _summary(params, plan, sent, cohorts, started)
-
-
-def bulk_load(project: Any, params: SeedParams, now: float | None = None) -> dict[str, Any]:
-    """Write the generated events straight into a project's store (no HTTP, no clock moves)."""
-    from sandbox.amplitude import cohorts as cohort_api
-    from sandbox.amplitude.ingest import store_events
-    from sandbox.amplitude.wire import to_us
-
-    started = time.monotonic()
-    plan = Plan(params, now if now is not None else time.time())
-    stored = 0
-    pending = batches(plan.events(), 5000)
-    done = False
-    while not done:
-        with project.store.write():  # many batches per commit: commits dominate otherwise
-            in_commit = 0
-            while in_commit < 50_000:
-                batch = next(pending, None)
-                if batch is None:
-                    done = True
-                    break
-                us = to_us(batch[0])
-                in_commit += len(batch[1])
-                stored += store_events(project, batch[1], path="/batch", remote_ip=None, received_us=us, upload_us=us)
-    result = {}
-    for name, members in plan.cohorts().items():
-        found, _unknown = project.store.amplitude_ids_for("user", members)
-        doc = cohort_api.cohort_document(project, None, name, "seed@example.com", True)
-        project.store.save_cohort(doc, add=found, replace=True)
-        result[name] = {"id": doc["id"], "size": len(found)}
-    return _summary(params, plan, stored, result, started)
-
-
-def _summary(params: SeedParams, plan: Plan, events: int, cohorts: dict[str, Any], started: float) -> dict[str, Any]:
+def summary(params: SeedParams, plan: Plan, events: int, cohorts: dict[str, Any], started: float) -> dict[str, Any]:
+    """What a seeding run made, as the seed entry points answer it; `started` is its time.monotonic() start."""
     return {
         "region": params.region,
         "mode": params.mode,
@@ -475,90 +359,3 @@ def _summary(params: SeedParams, plan: Plan, events: int, cohorts: dict[str, Any
         "cohorts": cohorts,
         "seconds": round(time.monotonic() - started, 3),
     }
-
-
-# -- entry points -------------------------------------------------------------------------------
-
-
-def seed_in_process(emulator: Any, raw: dict[str, Any]) -> dict[str, Any]:
-    """`POST /_sandbox/amplitude/seed`: api mode drives the emulator's own ASGI routes, bulk writes the store."""
-    from sandbox import clock
-
-    params = SeedParams.parse(raw)
-    project = emulator.projects[params.region]
-    if params.mode == "bulk":
-        return bulk_load(project, params, clock.now())
-    return asyncio.run(_seed_through_asgi(emulator, params, project.project_id))
-
-
-async def _seed_through_asgi(emulator: Any, params: SeedParams, app_id: int) -> dict[str, Any]:
-    import httpx
-
-    from sandbox import clock
-
-    suffix = "_eu" if params.region == "eu" else ""
-    clients = {
-        base: httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator.apps[service]), base_url=f"http://{base}")
-        for base, service in (("ingest", f"amplitude_ingest{suffix}"), ("api", f"amplitude_api{suffix}"))
-    }
-    loop = asyncio.get_running_loop()
-
-    def request(method: str, url: str, **kwargs: Any) -> tuple[int, bytes]:
-        if "/_sandbox/clock" in url:  # the clock lives in this process
-            if method == "PUT":
-                clock.set_now(datetime.fromisoformat(kwargs["json"]["now"]))
-            return 200, orjson.dumps({"now": clock.now_datetime().isoformat()})
-        base, _, path = url.removeprefix("http://").partition("/")
-        future = asyncio.run_coroutine_threadsafe(clients[base].request(method, "/" + path, **kwargs), loop)
-        response = future.result()
-        return response.status_code, response.content
-
-    amplitude = {"ingest": "http://ingest", "ingest_eu": "http://ingest", "api": "http://api", "api_eu": "http://api",
-                 "api_key": emulator.projects[params.region].api_key, "secret_key": emulator.projects[params.region].secret_key}  # fmt: skip
-    try:
-        return await asyncio.to_thread(simulate_app, HttpApp(amplitude, params.region, request), params, app_id)
-    finally:
-        for client in clients.values():
-            await client.aclose()
-
-
-def seed_over_http(info: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
-    """`sandbox seed --ready-file F`: the simulated app over real HTTP sockets."""
-    import requests
-
-    params = SeedParams.parse(raw)
-    session = requests.Session()
-
-    def request(method: str, url: str, **kwargs: Any) -> tuple[int, bytes]:
-        if "content" in kwargs:
-            kwargs["data"] = kwargs.pop("content")
-        response = session.request(method, url, timeout=120, **kwargs)
-        return response.status_code, response.content
-
-    app_id_setting = "project_id_eu" if params.region == "eu" else "project_id"
-    _status, config = request("GET", info["amplitude"]["api"] + "/_sandbox/amplitude/config")
-    return simulate_app(
-        HttpApp(info["amplitude"], params.region, request), params, orjson.loads(config)[app_id_setting]
-    )
-
-
-def bulk_into_data_dir(data_dir: Any, raw: dict[str, Any], project_id: int | None = None) -> dict[str, Any]:
-    """`sandbox seed --bulk --data-dir D` without a running sandbox: write the store files directly."""
-    from pathlib import Path
-
-    from sandbox.amplitude import config
-    from sandbox.amplitude.project import Project
-
-    params = SeedParams.parse(raw)
-    settings = dict(config.DEFAULTS)
-    if project_id is not None:
-        settings["project_id_eu" if params.region == "eu" else "project_id"] = project_id
-    path = Path(data_dir) / "amplitude" / f"{params.region}.sqlite3"
-    project = Project(params.region, path, lambda: settings, "", "")
-    try:
-        return bulk_load(project, params)
-    finally:
-        project.store.close()
-
-
-__all__ = ["Plan", "SeedParams", "bulk_into_data_dir", "seed_in_process", "seed_over_http"]

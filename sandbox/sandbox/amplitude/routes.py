@@ -1,0 +1,50 @@
+"""Every Amplitude endpoint, as tables: path -> method -> handler(state, request).
+
+`API_OPERATIONS` are served on `amplitude_api` and `amplitude_api_eu` (https://amplitude.com,
+https://analytics.eu.amplitude.com), `INGEST_OPERATIONS` on `amplitude_ingest` and
+`amplitude_ingest_eu` (https://api2.amplitude.com, https://api.eu.amplitude.com); their handlers
+get the data center's `Project`. `ADMIN_OPERATIONS` are under /_sandbox/amplitude/ and get the
+`Organization`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sandbox.amplitude import admin, cohorts, export, ingest, users
+
+Handler = Callable[[Any, Request], Awaitable[Response]]
+
+API_OPERATIONS: dict[str, dict[str, Handler]] = {
+    "/api/2/export": {"GET": export.export},
+    "/api/3/cohorts": {"GET": cohorts.list_cohorts},
+    "/api/3/cohorts/upload": {"POST": cohorts.upload},
+    "/api/3/cohorts/membership": {"POST": cohorts.membership},
+    "/api/5/cohorts/request/{cohort_id}": {"GET": cohorts.request_cohort},
+    "/api/5/cohorts/request-status/{request_id}": {"GET": cohorts.request_status},
+    "/api/5/cohorts/request/{request_id}/file": {"GET": cohorts.request_file},
+    # where a big cohort file's 302 points: no Basic auth, nor a concurrency slot (see app.py)
+    cohorts.S3_PATH: {"GET": cohorts.presigned_file},
+    "/api/2/usersearch": {"GET": users.usersearch},
+    "/api/2/useractivity": {"GET": users.useractivity},
+    "/api/2/events/list": {"GET": users.events_list},
+}
+
+INGEST_OPERATIONS: dict[str, dict[str, Handler]] = {
+    "/2/httpapi": {"POST": ingest.http_v2},
+    "/batch": {"POST": ingest.batch},
+    "/identify": {"GET": ingest.identify, "POST": ingest.identify},
+}
+
+ADMIN_OPERATIONS: dict[str, dict[str, Handler]] = {
+    "/stats": {"GET": admin.stats},
+    "/corrupt-gzip": {
+        "GET": admin.corrupt_gzip_rules,
+        "POST": admin.add_corrupt_gzip,
+        "DELETE": admin.clear_corrupt_gzip,
+    },
+}

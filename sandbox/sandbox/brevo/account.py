@@ -1,0 +1,54 @@
+"""The emulated Brevo account: what every /v3 and admin route reads and changes."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from sandbox.brevo import config
+from sandbox.brevo.imports import ImportWorker
+from sandbox.brevo.ratelimit import RateLimiter
+from sandbox.brevo.store import Store
+
+
+class Account:
+    """One Brevo account: its api-key, store, settings, rate limiter and background import worker."""
+
+    def __init__(self, api_key: str, path: Path, startup: dict[str, Any]) -> None:
+        self.api_key = api_key
+        self.store = Store(path)
+        self.limiter = RateLimiter()
+        self._startup = dict(startup)
+        self._settings: dict[str, Any] = {}
+        self._settings_lock = threading.Lock()
+        self._apply({**config.DEFAULTS, **self._startup})
+        self.worker = ImportWorker(self.store)
+        self.worker.start()
+
+    def config(self) -> dict[str, Any]:
+        with self._settings_lock:
+            return dict(self._settings)
+
+    def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
+        self._apply({**self.config(), **changes})
+        return self.config()
+
+    def reset(self) -> None:
+        """Empty the account and restore the start-up settings."""
+        self.store.reset()
+        self.limiter.clear()
+        self._apply({**config.DEFAULTS, **self._startup})
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.worker.join(timeout=5)
+        self.store.close()
+
+    def _apply(self, values: dict[str, Any]) -> None:
+        settings = config.validated(values)
+        with self._settings_lock:
+            self._settings = settings
+        self.limiter.plan = settings["plan"]
+        self.limiter.window_scale = settings["rate_limit_window_scale"]
+        self.limiter.enabled = settings["rate_limits_enabled"]
