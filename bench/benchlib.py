@@ -32,7 +32,12 @@ MB = 1024 * 1024
 DAY = timedelta(days=1)
 
 # Code whose change makes a cached data set stale: the seed generator and the emulator's stored form.
-_SEED_CODE = ("sandbox/sandbox/seed.py", "sandbox/sandbox/amplitude/store.py", "sandbox/sandbox/amplitude/ingest.py")
+_SEED_CODE = (
+    "sandbox/sandbox/amplitude/seed_plan.py",
+    "sandbox/sandbox/amplitude/seed.py",
+    "sandbox/sandbox/amplitude/store.py",
+    "sandbox/sandbox/amplitude/ingest.py",
+)
 
 
 # -- data sets -----------------------------------------------------------------------------------------------
@@ -72,17 +77,20 @@ def dataset(events: int, *, users: int | None = None, days: float = 30, seed: in
     if fresh and path.exists():
         shutil.rmtree(path)
     if not meta.exists():
-        from sandbox import seed as sandbox_seed
+        from sandbox.amplitude import seed as sandbox_seed
 
         shutil.rmtree(path, ignore_errors=True)
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         start = today - timedelta(days=days) - 2 * DAY
-        print(f"seeding {events:,} events for {users:,} users over {days:g} days into {path.relative_to(REPO)} ...",
-              flush=True)
+        print(
+            f"seeding {events:,} events for {users:,} users over {days:g} days into {path.relative_to(REPO)} ...",
+            flush=True,
+        )
         started = time.monotonic()
         summary = sandbox_seed.bulk_into_data_dir(
-            path, {"mode": "bulk", "events": events, "users": users, "days": days, "seed": seed,
-                   "start": start.isoformat()})
+            path,
+            {"mode": "bulk", "events": events, "users": users, "days": days, "seed": seed, "start": start.isoformat()},
+        )
         print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
         meta.write_text(json.dumps(summary, indent=2))
     summary = json.loads(meta.read_text())
@@ -155,16 +163,23 @@ class Measured:
         return self.log.read_text(errors="replace")
 
 
-def measure(command: Sequence[str], log: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None,
-            stdin: Path | None = None) -> Measured:
+def measure(
+    command: Sequence[str],
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: Path | None = None,
+) -> Measured:
     """Run `command` with stdout to /dev/null and stderr to `log`; wall time and peak RSS of its process tree."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as err, open(os.devnull, "wb") as devnull, \
             (open(stdin, "rb") if stdin else open(os.devnull, "rb")) as source:  # fmt: skip
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
-        process = subprocess.Popen(list(command), stdin=source, stdout=devnull, stderr=err,
-                                   env={**os.environ, **(env or {})}, cwd=cwd)
+        process = subprocess.Popen(
+            list(command), stdin=source, stdout=devnull, stderr=err, env={**os.environ, **(env or {})}, cwd=cwd
+        )
         sampler = PeakRss(process.pid)
         sampler.start()
         returncode = process.wait()
@@ -194,8 +209,9 @@ def tap_catalog(selected: Sequence[str]) -> dict[str, Any]:
     config = OUT / "discover-config.json"
     OUT.mkdir(parents=True, exist_ok=True)
     config.write_text(json.dumps({"api_key": "x", "secret_key": "y", "start_date": "2024-01-01T00:00:00Z"}))
-    catalog = json.loads(subprocess.run([str(TAP), "--config", str(config), "--discover"], capture_output=True,
-                                        check=True).stdout)
+    catalog = json.loads(
+        subprocess.run([str(TAP), "--config", str(config), "--discover"], capture_output=True, check=True).stdout
+    )
     for entry in catalog["streams"]:
         for meta in entry["metadata"]:
             if meta["breadcrumb"] == []:
@@ -205,8 +221,14 @@ def tap_catalog(selected: Sequence[str]) -> dict[str, Any]:
 
 def tap_config(sandbox_process: Any, data: Dataset, **extra: Any) -> dict[str, Any]:
     amplitude = sandbox_process.amplitude
-    return {"api_key": amplitude["api_key"], "secret_key": amplitude["secret_key"], "api_url": amplitude["api"],
-            "start_date": data.start.isoformat(), "end_date": data.end.isoformat(), **extra}
+    return {
+        "api_key": amplitude["api_key"],
+        "secret_key": amplitude["secret_key"],
+        "api_url": amplitude["api"],
+        "start_date": data.start.isoformat(),
+        "end_date": data.end.isoformat(),
+        **extra,
+    }
 
 
 @dataclass
@@ -218,8 +240,14 @@ class TapRun:
     export_seconds: float  # the export pass, from the tap's summary line (its start-up excluded)
 
 
-def run_tap(config: dict[str, Any], streams: Sequence[str], name: str, *,
-            command: Sequence[str] | None = None, env: dict[str, str] | None = None) -> TapRun:
+def run_tap(
+    config: dict[str, Any],
+    streams: Sequence[str],
+    name: str,
+    *,
+    command: Sequence[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> TapRun:
     """The real `tap-amplitude` CLI (or `command`), stdout to /dev/null, stderr to bench/out/<name>.log."""
     work = OUT / "runs" / name
     work.mkdir(parents=True, exist_ok=True)
@@ -237,8 +265,13 @@ def run_tap(config: dict[str, Any], streams: Sequence[str], name: str, *,
         records[stream] = records.get(stream, 0) + int(metric["value"])
     phases = [(float(d), float(r)) for d, r in _READ.findall(log)]
     export_pass = _PASS.search(log)
-    return TapRun(measured, records, sum(d for d, _ in phases), sum(r for _, r in phases),
-                  float(export_pass.group(1)) if export_pass else measured.seconds)
+    return TapRun(
+        measured,
+        records,
+        sum(d for d, _ in phases),
+        sum(r for _, r in phases),
+        float(export_pass.group(1)) if export_pass else measured.seconds,
+    )
 
 
 # -- machine facts and the results file --------------------------------------------------------------------
@@ -255,8 +288,10 @@ def machine() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     libraries = ", ".join(f"{name} {version(name)}" for name in ("singer-sdk", "msgspec", "orjson", "meltano"))
-    return (f"{cpu}, {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 1024**3:.0f} GB RAM, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}; {libraries}")
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 1024**3:.0f} GB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}; {libraries}"
+    )
 
 
 def load_note() -> str:

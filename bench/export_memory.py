@@ -20,9 +20,8 @@ from pathlib import Path
 
 import psutil
 import requests
+from sandbox.amplitude import seed
 from sandbox.process import running
-
-from sandbox import seed
 
 MB = 1024 * 1024
 

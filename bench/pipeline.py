@@ -37,11 +37,16 @@ BREVO_LISTS = [f"List {i}" for i in range(1, 10)] + ["Active users", "Power user
 def ensure_plugins() -> None:
     """`meltano install` when a plugin's virtualenv is missing or cannot import its plugin (a dependency added
     since it was installed); the virtualenvs are shared with the e2e tests."""
-    checks = [(REPO / ".meltano/extractors/tap-amplitude/venv/bin/python", "tap_amplitude.tap"),
-              (REPO / ".meltano/loaders/target-brevo/venv/bin/python", "target_brevo.target")]
+    checks = [
+        (REPO / ".meltano/extractors/tap-amplitude/venv/bin/python", "tap_amplitude.tap"),
+        (REPO / ".meltano/loaders/target-brevo/venv/bin/python", "target_brevo.target"),
+    ]
     for python, module in checks:
-        imports = python.exists() and subprocess.run([str(python), "-c", f"import {module}"], capture_output=True,
-                                                     check=False).returncode == 0
+        imports = (
+            python.exists()
+            and subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, check=False).returncode
+            == 0
+        )
         if not imports:
             print("==> meltano install", flush=True)
             subprocess.run([str(MELTANO), "install"], cwd=REPO, check=True, capture_output=True)
@@ -62,12 +67,13 @@ def main() -> None:
     ensure_plugins()
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     try:
-        from sandbox import seed as sandbox_seed
+        from sandbox.amplitude import seed as sandbox_seed
 
         start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days + 2)
         print(f"==> seeding {events:,} events for {users:,} users over {days} days", flush=True)
-        seeded = sandbox_seed.bulk_into_data_dir(work / "data", {"mode": "bulk", "events": events, "users": users,
-                                                                 "days": days, "start": start.isoformat()})
+        seeded = sandbox_seed.bulk_into_data_dir(
+            work / "data", {"mode": "bulk", "events": events, "users": users, "days": days, "start": start.isoformat()}
+        )
         load_before = benchlib.load_note()
         # Cohort jobs take 1 s instead of the sandbox's default 3 s: the cohorts are not what this measures.
         with benchlib.sandbox(work / "data", "--set", "amplitude.cohort_request_seconds=1") as sandbox:
@@ -87,8 +93,9 @@ def main() -> None:
                 "TARGET_BREVO_SUMMARY_FILE": str(work / "summary.json"),
             }
             print("==> meltano run tap-amplitude target-brevo", flush=True)
-            run = benchlib.measure([str(MELTANO), "run", "tap-amplitude", "target-brevo"], work / "meltano.log",
-                                   env=env, cwd=REPO)
+            run = benchlib.measure(
+                [str(MELTANO), "run", "tap-amplitude", "target-brevo"], work / "meltano.log", env=env, cwd=REPO
+            )
             if run.returncode != 0:
                 raise benchlib.failed(run, "meltano run")
             stats = sandbox.admin("GET", "brevo/stats")
@@ -108,38 +115,70 @@ def main() -> None:
     too_many = summary.get("rate_limit", {}).get("429_waited", 0)
     per_route = ", ".join(f"`{route}` {count:,}" for route, count in sorted(calls.items(), key=lambda kv: -kv[1]))
     lists = summary.get("lists", {})
-    rows = [[
-        f"{seeded['events']:,}", f"{users:,}", f"{run.seconds:.1f} s", f"**{seeded['events'] / run.seconds:,.0f}**",
-        f"{delivered.get('sent', 0):,} sent, {delivered.get('skipped_unmapped', 0):,} unmapped",
-        f"{objects.get('contacts', {}).get('upserted', 0):,}", f"{objects.get('orders', {}).get('sent', 0):,}",
-        ", ".join(f"{list_id}: +{info.get('added', 0) + info.get('added_by_import', 0):,}"
-                  for list_id, info in sorted(lists.items())),
-        f"{brevo_calls:,} ({too_many} x 429)", f"{run.peak_mb:.0f} MB",
-    ]]
+    rows = [
+        [
+            f"{seeded['events']:,}",
+            f"{users:,}",
+            f"{run.seconds:.1f} s",
+            f"**{seeded['events'] / run.seconds:,.0f}**",
+            f"{delivered.get('sent', 0):,} sent, {delivered.get('skipped_unmapped', 0):,} unmapped",
+            f"{objects.get('contacts', {}).get('upserted', 0):,}",
+            f"{objects.get('orders', {}).get('sent', 0):,}",
+            ", ".join(
+                f"{list_id}: +{info.get('added', 0) + info.get('added_by_import', 0):,}"
+                for list_id, info in sorted(lists.items())
+            ),
+            f"{brevo_calls:,} ({too_many} x 429)",
+            f"{run.peak_mb:.0f} MB",
+        ]
+    ]
     lines = [
-        (f"Run {benchlib.now_stamp()}: `{' '.join(['.venv/bin/python', 'bench/pipeline.py', *sys.argv[1:]])}`; "
-        f"{load_before} before, {load_after} after."),
+        (
+            f"Run {benchlib.now_stamp()}: `{' '.join(['.venv/bin/python', 'bench/pipeline.py', *sys.argv[1:]])}`; "
+            f"{load_before} before, {load_after} after."
+        ),
         "",
         f"Machine: {benchlib.machine()}.",
         "",
-        benchlib.table(["Amplitude events", "Users", "Wall", "Events/s", "Brevo events", "Contacts", "Orders",
-                        "List members added", "Brevo calls", "Peak RSS"], rows, "rrrrlrrlrr"),
+        benchlib.table(
+            [
+                "Amplitude events",
+                "Users",
+                "Wall",
+                "Events/s",
+                "Brevo events",
+                "Contacts",
+                "Orders",
+                "List members added",
+                "Brevo calls",
+                "Peak RSS",
+            ],
+            rows,
+            "rrrrlrrlrr",
+        ),
         "",
         f"- Brevo contacts after the run: {stats.get('contacts', '?'):,}; calls by route: {per_route}.",
-        (f"- The {delivered.get('sent', 0):,} mapped events need at least {math.ceil(delivered.get('sent', 0) / 200):,} "
-        f"`/events/batch` calls, {math.ceil(delivered.get('sent', 0) / 200) / 10:.1f} s at 10 calls per second: the "
-        "rest of the wall time is Meltano and plugin start-up, the export, cohort jobs, contact imports and orders."),
-        ("- Events/s: Amplitude events extracted per second of `meltano run` wall time (discovery, the export, "
-        "cohort downloads, and every Brevo write). Brevo's `general` plan allows 10 `/events/batch` calls of at most "
-        "200 events per second, so mapped events cannot go out faster than 2,000 per second whatever the tap does."),
+        (
+            f"- The {delivered.get('sent', 0):,} mapped events need at least {math.ceil(delivered.get('sent', 0) / 200):,} "
+            f"`/events/batch` calls, {math.ceil(delivered.get('sent', 0) / 200) / 10:.1f} s at 10 calls per second: the "
+            "rest of the wall time is Meltano and plugin start-up, the export, cohort jobs, contact imports and orders."
+        ),
+        (
+            "- Events/s: Amplitude events extracted per second of `meltano run` wall time (discovery, the export, "
+            "cohort downloads, and every Brevo write). Brevo's `general` plan allows 10 `/events/batch` calls of at most "
+            "200 events per second, so mapped events cannot go out faster than 2,000 per second whatever the tap does."
+        ),
     ]
     report = "\n".join(lines)
     print()
     print(report)
     if not args.no_results:
         name = "pipeline" + ("" if events == 50_000 else f"-{events}")
-        benchlib.write_section(name, f"## Pipeline, {seeded['events']:,} events: `meltano run tap-amplitude target-brevo` "
-                               "(issue 7, item 4)\n\n" + report)
+        benchlib.write_section(
+            name,
+            f"## Pipeline, {seeded['events']:,} events: `meltano run tap-amplitude target-brevo` "
+            "(issue 7, item 4)\n\n" + report,
+        )
         print(f"\nwritten to {benchlib.RESULTS.relative_to(benchlib.REPO)}")
 
 

@@ -44,23 +44,40 @@ def main() -> None:
                 if run.records.get("events", 0) != data.events:
                     raise SystemExit(f"the tap emitted {run.records.get('events')} events, expected {data.events}")
                 results.append((size, data.users, len(data.hour_windows()), label, run))
-                print(f"==> {size:,} events, {label}: peak RSS {run.measured.peak_mb:.0f} MB, "
-                      f"{data.events / run.measured.seconds:,.0f} events/s ({run.measured.seconds:.1f} s); "
-                      f"records {run.records}", flush=True)
+                print(
+                    f"==> {size:,} events, {label}: peak RSS {run.measured.peak_mb:.0f} MB, "
+                    f"{data.events / run.measured.seconds:,.0f} events/s ({run.measured.seconds:.1f} s); "
+                    f"records {run.records}",
+                    flush=True,
+                )
     load_after = benchlib.load_note()
 
-    rows = [[f"{size:,}", f"{users:,}", f"{run.records['users'] / windows:,.0f}" if "users" in run.records else "-",
-             label, f"**{run.measured.peak_mb:.0f} MB**", f"{size / run.measured.seconds:,.0f}",
-             f"{run.measured.seconds:.1f} s", ", ".join(f"{k} {v:,}" for k, v in sorted(run.records.items()))]
-            for size, users, windows, label, run in results]
+    rows = [
+        [
+            f"{size:,}",
+            f"{users:,}",
+            f"{run.records['users'] / windows:,.0f}" if "users" in run.records else "-",
+            label,
+            f"**{run.measured.peak_mb:.0f} MB**",
+            f"{size / run.measured.seconds:,.0f}",
+            f"{run.measured.seconds:.1f} s",
+            ", ".join(f"{k} {v:,}" for k, v in sorted(run.records.items())),
+        ]
+        for size, users, windows, label, run in results
+    ]
     lines = [
-        (f"Run {benchlib.now_stamp()}: `{' '.join(['.venv/bin/python', 'bench/tap_memory.py', *sys.argv[1:]])}`; "
-        f"{load_before} before, {load_after} after."),
+        (
+            f"Run {benchlib.now_stamp()}: `{' '.join(['.venv/bin/python', 'bench/tap_memory.py', *sys.argv[1:]])}`; "
+            f"{load_before} before, {load_after} after."
+        ),
         "",
         f"Machine: {benchlib.machine()}.",
         "",
-        benchlib.table(["Events", "Users", "Users per window", "Streams", "Peak RSS", "Events/s", "Wall", "Records"],
-                       rows, "rrrlrrrl"),
+        benchlib.table(
+            ["Events", "Users", "Users per window", "Streams", "Peak RSS", "Events/s", "Wall", "Records"],
+            rows,
+            "rrrlrrrl",
+        ),
         "",
     ]
     for label in sorted({r[3] for r in results}, key=len):
@@ -71,11 +88,14 @@ def main() -> None:
         lines.append(
             f"- {label}: {peaks[0][1]:.0f} MB at {peaks[0][0]:,} events -> {peaks[-1][1]:.0f} MB at {peaks[-1][0]:,} "
             f"({growth:+.0f} MB): {'flat' if flat else '**grows**'}; under {GOAL_RSS_MB} MB at every size: "
-            f"{'yes' if under else '**no**'}.")
-    lines.append(f"- Flat means the largest size's peak is within {FLAT_MB} MB of the smallest's. With `users`, memory "
-                 "follows the distinct users of one export window (\"Users per window\": users records / windows; "
-                 "the data sets keep 50 events per user, so bigger ones have more users per day), not the "
-                 "export's size.")
+            f"{'yes' if under else '**no**'}."
+        )
+    lines.append(
+        f"- Flat means the largest size's peak is within {FLAT_MB} MB of the smallest's. With `users`, memory "
+        'follows the distinct users of one export window ("Users per window": users records / windows; '
+        "the data sets keep 50 events per user, so bigger ones have more users per day), not the "
+        "export's size."
+    )
     report = "\n".join(lines)
     print()
     print(report)

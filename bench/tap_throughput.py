@@ -99,9 +99,17 @@ def run_floor(codec: str, paths: list[Path], name: str) -> Reader:
     measured = benchlib.measure([sys.executable, __file__, "--floor", codec, *map(str, paths)], log)
     if measured.returncode != 0:
         raise benchlib.failed(measured, f"floor ({codec})")
-    result = json.loads(next(line for line in measured.text().splitlines() if line.startswith(FLOOR_MARK))[len(FLOOR_MARK):])
-    return Reader(f"floor ({codec}, decode only)", "-", result["seconds"], measured.cpu_seconds, measured.peak_mb,
-                  {"events": result["events"]})
+    result = json.loads(
+        next(line for line in measured.text().splitlines() if line.startswith(FLOOR_MARK))[len(FLOOR_MARK) :]
+    )
+    return Reader(
+        f"floor ({codec}, decode only)",
+        "-",
+        result["seconds"],
+        measured.cpu_seconds,
+        measured.peak_mb,
+        {"events": result["events"]},
+    )
 
 
 def download(sandbox, data: benchlib.Dataset, folder: Path) -> tuple[list[Path], float, int]:
@@ -117,8 +125,9 @@ def download(sandbox, data: benchlib.Dataset, folder: Path) -> tuple[list[Path],
     paths, size = [], 0
     started = time.monotonic()
     for first, last in data.hour_windows():
-        with session.get(f"{amplitude['api']}/api/2/export", params={"start": first, "end": last}, stream=True,
-                         timeout=3600) as response:
+        with session.get(
+            f"{amplitude['api']}/api/2/export", params={"start": first, "end": last}, stream=True, timeout=3600
+        ) as response:
             if response.status_code == 404:
                 continue
             response.raise_for_status()
@@ -142,8 +151,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--large", action="store_true", help="1,000,000 events (default 200,000)")
     parser.add_argument("--events", type=int, help="override the number of events")
-    parser.add_argument("--baseline", type=Path,
-                        help="a directory holding another tap_amplitude package to time as well (before/after)")
+    parser.add_argument(
+        "--baseline", type=Path, help="a directory holding another tap_amplitude package to time as well (before/after)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each tap configuration; the best counts")
     parser.add_argument("--no-results", action="store_true", help="print only; leave bench/RESULTS.md alone")
     parser.add_argument("--floor", nargs="+", metavar=("CODEC", "ZIP"), help=argparse.SUPPRESS)
@@ -159,7 +169,9 @@ def main() -> None:
     with benchlib.sandbox(data) as sandbox:
         print(f"==> download: the same {len(data.hour_windows())} export windows with a bare client", flush=True)
         paths, download_seconds, size = download(sandbox, data, OUT / "runs" / "throughput-download")
-        print(f"    {size / MB:,.1f} MB in {download_seconds:.1f} s ({rate(data.events, download_seconds):,.0f} events/s)")
+        print(
+            f"    {size / MB:,.1f} MB in {download_seconds:.1f} s ({rate(data.events, download_seconds):,.0f} events/s)"
+        )
 
         floors: list[Reader] = []
 
@@ -169,32 +181,47 @@ def main() -> None:
                 if floor_run.records["events"] != data.events:
                     raise SystemExit(f"floor read {floor_run.records['events']} events, expected {data.events}")
                 floors.append(floor_run)
-                print(f"==> floor {codec} ({label}): {rate(data.events, floor_run.seconds):,.0f} events/s "
-                      f"({floor_run.seconds:.1f} s), peak RSS {floor_run.rss_mb:.0f} MB", flush=True)
+                print(
+                    f"==> floor {codec} ({label}): {rate(data.events, floor_run.seconds):,.0f} events/s "
+                    f"({floor_run.seconds:.1f} s), peak RSS {floor_run.rss_mb:.0f} MB",
+                    flush=True,
+                )
 
         floor_pass("before the tap")
         variants = [("tap-amplitude", None, None)]
         if args.baseline:
-            variants.append(("baseline", [sys.executable, "-m", "tap_amplitude"],
-                             {"PYTHONPATH": str(args.baseline.resolve())}))
+            variants.append(
+                ("baseline", [sys.executable, "-m", "tap_amplitude"], {"PYTHONPATH": str(args.baseline.resolve())})
+            )
         for label, command, env in variants:
             for streams in (("events",), benchlib.EXPORT_STREAMS):
                 name = f"throughput-{label}-{'+'.join(streams)}"
                 runs = []
                 for _ in range(args.repeat if label == "tap-amplitude" else 1):
-                    run = benchlib.run_tap(benchlib.tap_config(sandbox, data), streams, name, command=command,
-                                           env=env)
+                    run = benchlib.run_tap(benchlib.tap_config(sandbox, data), streams, name, command=command, env=env)
                     if run.records.get("events", 0) != data.events:
                         raise SystemExit(f"{label} emitted {run.records.get('events')} events, expected {data.events}")
                     runs.append(run)
-                    print(f"==> {label} [{'+'.join(streams)}]: {rate(data.events, run.measured.seconds):,.0f} events/s "
-                          f"end to end ({run.measured.seconds:.1f} s, {run.measured.cpu_seconds:.1f} s CPU), peak RSS "
-                          f"{run.measured.peak_mb:.0f} MB; records {run.records}", flush=True)
+                    print(
+                        f"==> {label} [{'+'.join(streams)}]: {rate(data.events, run.measured.seconds):,.0f} events/s "
+                        f"end to end ({run.measured.seconds:.1f} s, {run.measured.cpu_seconds:.1f} s CPU), peak RSS "
+                        f"{run.measured.peak_mb:.0f} MB; records {run.records}",
+                        flush=True,
+                    )
                 # Best of the runs, as for the floor: interference from other work only ever slows a run down.
                 best_run = min(runs, key=lambda r: r.measured.seconds)
-                taps.append(Reader(label, "+".join(streams), best_run.measured.seconds,
-                                   min(r.measured.cpu_seconds for r in runs), max(r.measured.peak_mb for r in runs),
-                                   best_run.records, best_run.read_seconds, best_run.export_seconds))
+                taps.append(
+                    Reader(
+                        label,
+                        "+".join(streams),
+                        best_run.measured.seconds,
+                        min(r.measured.cpu_seconds for r in runs),
+                        max(r.measured.peak_mb for r in runs),
+                        best_run.records,
+                        best_run.read_seconds,
+                        best_run.export_seconds,
+                    )
+                )
         floor_pass("after the tap")
     load_after = benchlib.load_note()
 
@@ -203,29 +230,57 @@ def main() -> None:
     floor_rate, floor_cpu_rate = rate(data.events, best.seconds), rate(data.events, best_cpu.cpu_seconds)
     floor_e2e = rate(data.events, download_seconds + best.seconds)
     lines = [
-        (f"Run {benchlib.now_stamp()}: `{' '.join(['.venv/bin/python', 'bench/tap_throughput.py', *sys.argv[1:]])}`, "
-         f"{data.events:,} events ({data.users:,} users, 30 days, {len(paths)} windows of 24 h, {size / MB:,.1f} MB "
-         f"of zip); {load_before} before, {load_after} after."),
+        (
+            f"Run {benchlib.now_stamp()}: `{' '.join(['.venv/bin/python', 'bench/tap_throughput.py', *sys.argv[1:]])}`, "
+            f"{data.events:,} events ({data.users:,} users, 30 days, {len(paths)} windows of 24 h, {size / MB:,.1f} MB "
+            f"of zip); {load_before} before, {load_after} after."
+        ),
         "",
         f"Machine: {benchlib.machine()}.",
         "",
     ]
-    header = ["Reader", "Streams", "Events/s", "Ratio to floor", "Events per CPU second", "CPU ratio to floor",
-              "Events/s reading", "Peak RSS", "Records"]
+    header = [
+        "Reader",
+        "Streams",
+        "Events/s",
+        "Ratio to floor",
+        "Events per CPU second",
+        "CPU ratio to floor",
+        "Events/s reading",
+        "Peak RSS",
+        "Records",
+    ]
     table_rows = []
     for reader in [*floors, *taps]:
         is_tap = reader in taps
         ratio = rate(data.events, reader.seconds) / floor_rate
         cpu_ratio = rate(data.events, reader.cpu_seconds) / floor_cpu_rate
-        table_rows.append([
-            reader.label, reader.streams, f"{rate(data.events, reader.seconds):,.0f}",
-            f"**{ratio:.2f}**" if is_tap else f"{ratio:.2f}",
-            f"{rate(data.events, reader.cpu_seconds):,.0f}", f"{cpu_ratio:.2f}",
-            f"{rate(data.events, reader.read_seconds):,.0f}" if reader.read_seconds else "-", f"{reader.rss_mb:.0f} MB",
-            ", ".join(f"{k} {v:,}" for k, v in sorted(reader.records.items())) if is_tap else "-",
-        ])
-    table_rows.append(["bare download (sandbox export)", "-", f"{rate(data.events, download_seconds):,.0f}", "-", "-",
-                       "-", "-", "-", "-"])
+        table_rows.append(
+            [
+                reader.label,
+                reader.streams,
+                f"{rate(data.events, reader.seconds):,.0f}",
+                f"**{ratio:.2f}**" if is_tap else f"{ratio:.2f}",
+                f"{rate(data.events, reader.cpu_seconds):,.0f}",
+                f"{cpu_ratio:.2f}",
+                f"{rate(data.events, reader.read_seconds):,.0f}" if reader.read_seconds else "-",
+                f"{reader.rss_mb:.0f} MB",
+                ", ".join(f"{k} {v:,}" for k, v in sorted(reader.records.items())) if is_tap else "-",
+            ]
+        )
+    table_rows.append(
+        [
+            "bare download (sandbox export)",
+            "-",
+            f"{rate(data.events, download_seconds):,.0f}",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+        ]
+    )
     lines += [benchlib.table(header, table_rows, "llrrrrrrl"), ""]
     for tap in taps:
         if tap.label != "tap-amplitude":
@@ -237,21 +292,28 @@ def main() -> None:
             f"- Goal (tap >= {GOAL_RATIO:.1f} x the floor's events/s, peak RSS < {GOAL_RSS_MB} MB), {tap.streams}: "
             f"{'met' if ok else '**missed**'} (ratio {ratio:.3f}, {tap.rss_mb:.0f} MB; per CPU second "
             f"{cpu_ratio:.2f}; start-up before the export pass {tap.seconds - tap.export_seconds:.1f} s of "
-            f"{tap.seconds:.1f} s).")
+            f"{tap.seconds:.1f} s)."
+        )
     tap_events = next(t for t in taps if t.label == "tap-amplitude" and t.streams == "events")
     lines += [
-        ("- Events/s: the tap's from its process start to its exit (its own downloads included), against the "
-         "floor's decode loop alone (the zips are already on disk): the strictest comparison. The floor is the "
-         "faster of orjson and msgspec, best of a run before and a run after the tap; the tap's figures are the best "
-         f"of {args.repeat} runs (peak RSS: the highest)."),
-        (f"- The sandbox's export (gzip level 6, written on the fly) serves {rate(data.events, download_seconds):,.0f} "
-         "events/s to a bare client and takes a CPU while the tap reads, on a machine with two. End to end against "
-         f"end to end, the floor would download and then decode at {floor_e2e:,.0f} events/s; the tap "
-         f"({tap_events.streams}) reads one window while the next downloads and reaches "
-         f"{rate(data.events, tap_events.seconds):,.0f}."),
-        ("- Events per CPU second: events over the user + system CPU time of the whole process (start-up, download "
-         "thread, reading), which the shared machine's load moves less than wall time. \"Events/s reading\": the "
-         "tap's per-window reading time summed from its log (decode, build, write), downloads excluded."),
+        (
+            "- Events/s: the tap's from its process start to its exit (its own downloads included), against the "
+            "floor's decode loop alone (the zips are already on disk): the strictest comparison. The floor is the "
+            "faster of orjson and msgspec, best of a run before and a run after the tap; the tap's figures are the best "
+            f"of {args.repeat} runs (peak RSS: the highest)."
+        ),
+        (
+            f"- The sandbox's export (gzip level 6, written on the fly) serves {rate(data.events, download_seconds):,.0f} "
+            "events/s to a bare client and takes a CPU while the tap reads, on a machine with two. End to end against "
+            f"end to end, the floor would download and then decode at {floor_e2e:,.0f} events/s; the tap "
+            f"({tap_events.streams}) reads one window while the next downloads and reaches "
+            f"{rate(data.events, tap_events.seconds):,.0f}."
+        ),
+        (
+            "- Events per CPU second: events over the user + system CPU time of the whole process (start-up, download "
+            'thread, reading), which the shared machine\'s load moves less than wall time. "Events/s reading": the '
+            "tap's per-window reading time summed from its log (decode, build, write), downloads excluded."
+        ),
     ]
     report = "\n".join(lines)
     print()
