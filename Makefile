@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PACKAGES := sandbox/pyproject.toml tap-amplitude/pyproject.toml target-brevo/pyproject.toml requirements.txt
 
-.PHONY: install demo demo-reset test bench bench-large sandbox clean
+.PHONY: install demo demo-reset lint test bench bench-large sandbox clean
 
 install: $(VENV)/.installed
 
@@ -21,8 +21,15 @@ demo: install
 demo-reset: install
 	$(PY) -m demo --reset
 
-test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# pytest exits 5 when it collected no test: say so, so that a run that tested nothing never looks like a pass.
+test: lint
+	@status=0; $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	exit $$status
 
 # Benchmarks (issue 7): figures printed and written to bench/RESULTS.md. `make bench` takes a few minutes
 # (tap: 200k events for throughput, 100k and 1M for memory; pipeline: 50k; target: --scale 0.25);

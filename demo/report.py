@@ -9,7 +9,17 @@ from typing import Any
 
 from sandbox.process import SandboxProcess
 
-SHOWN_ATTRIBUTES = ["FIRSTNAME", "LASTNAME", "SMS", "PLAN", "SIGNUP_DATE", "ORDER_COUNT", "LTV", "LAST_ACTIVE", "DEVICE"]
+SHOWN_ATTRIBUTES = [
+    "FIRSTNAME",
+    "LASTNAME",
+    "SMS",
+    "PLAN",
+    "SIGNUP_DATE",
+    "ORDER_COUNT",
+    "LTV",
+    "LAST_ACTIVE",
+    "DEVICE",
+]
 
 
 def snapshot(sandbox: SandboxProcess) -> dict[str, Any]:
@@ -25,8 +35,10 @@ def _lists(sandbox: SandboxProcess) -> list[dict[str, Any]]:
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False))  # noqa: E731
-    return "\n".join(["    " + line(header), "    " + "  ".join("-" * w for w in widths), *("    " + line(r) for r in rows)])
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False))
+    return "\n".join(
+        ["    " + line(header), "    " + "  ".join("-" * w for w in widths), *("    " + line(r) for r in rows)]
+    )
 
 
 def _page_all(sandbox: SandboxProcess, path: str, key: str) -> list[dict[str, Any]]:
@@ -40,11 +52,15 @@ def _page_all(sandbox: SandboxProcess, path: str, key: str) -> list[dict[str, An
 
 def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) -> None:
     stats = sandbox.admin("GET", "brevo/stats")
-    delta = lambda k: stats[k] - before["stats"].get(k, 0)  # noqa: E731
+    delta = lambda k: stats[k] - before["stats"].get(k, 0)
 
     print(f"\n  Contacts: {stats['contacts']:,} (+{delta('contacts'):,} this run). A few of them:")
-    contacts = sandbox.admin("GET", "brevo/contacts", limit=5, offset=max(stats["contacts"] // 2, 0)).get("contacts", [])
-    rows = [[c.get("email", "")] + [str(c.get("attributes", {}).get(a, "")) for a in SHOWN_ATTRIBUTES] for c in contacts]
+    contacts = sandbox.admin("GET", "brevo/contacts", limit=5, offset=max(stats["contacts"] // 2, 0)).get(
+        "contacts", []
+    )
+    rows = [
+        [c.get("email", "")] + [str(c.get("attributes", {}).get(a, "")) for a in SHOWN_ATTRIBUTES] for c in contacts
+    ]
     print(_table(rows, ["email", *SHOWN_ATTRIBUTES]))
 
     summary_file = output / "brevo-summary.json"
@@ -71,8 +87,10 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
     print(f"\n  Orders: {stats['orders']:,} (+{delta('orders'):,} this run), revenue {revenue:,.2f}")
 
     rejects = summary.get("rejects", {})
-    print(f"\n  Rejected records this run: {rejects.get('total', 0):,} (each with its reason in "
-          f"{Path(rejects.get('file', 'the rejects file')).name})")
+    print(
+        f"\n  Rejected records this run: {rejects.get('total', 0):,} (each with its reason in "
+        f"{Path(rejects.get('file', 'the rejects file')).name})"
+    )
     if rejects.get("by_reason"):
         print(_table([[r, f"{c:,}"] for r, c in rejects["by_reason"].items()], ["reason", "count"]))
 

@@ -19,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from demo import report
-from sandbox import seed
+from sandbox.amplitude import seed
 from sandbox.process import SandboxProcess, start
+
+from demo import report
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO / ".demo"
@@ -31,7 +32,13 @@ LEDGER = REPO / ".meltano" / "run" / "target-brevo" / "ledger.sqlite3"
 STATE_ID = "dev:tap-amplitude-to-target-brevo"
 
 # Must match meltano.yml's dev environment.
-PORTS = {"amplitude_api": 47801, "amplitude_api_eu": 47802, "amplitude_ingest": 47803, "amplitude_ingest_eu": 47804, "brevo": 47805}
+PORTS = {
+    "amplitude_api": 47801,
+    "amplitude_api_eu": 47802,
+    "amplitude_ingest": 47803,
+    "amplitude_ingest_eu": 47804,
+    "brevo": 47805,
+}
 KEYS = ["--amplitude-api-key", "sandbox-amplitude-api-key", "--amplitude-secret-key", "sandbox-amplitude-secret-key",
         "--brevo-api-key", "xkeysib-sandbox-dev-key"]  # fmt: skip
 # The account's existing lists: the cohorts map to 10, 11 and 12 (meltano.yml `lists`).
@@ -46,7 +53,9 @@ def step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def meltano(*args: str, env: dict[str, str] | None = None, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess[str]:
+def meltano(
+    *args: str, env: dict[str, str] | None = None, check: bool = True, quiet: bool = False
+) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("meltano")
     return subprocess.run(
         [str(exe), *args],
@@ -77,7 +86,9 @@ def start_sandbox() -> SandboxProcess:
     try:
         return start(*args, ready_file=DEMO_DIR / "ready.json", log_file=DEMO_DIR / "sandbox.log")
     except RuntimeError as exc:
-        raise SystemExit(f"{exc}\nIs another sandbox already using ports {min(PORTS.values())}-{max(PORTS.values())}? Stop it and retry.") from exc
+        raise SystemExit(
+            f"{exc}\nIs another sandbox already using ports {min(PORTS.values())}-{max(PORTS.values())}? Stop it and retry."
+        ) from exc
 
 
 def simulate_app(sandbox: SandboxProcess, story: dict[str, Any] | None) -> dict[str, Any]:
@@ -130,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     step("Starting the sandbox (Amplitude and Brevo emulators on 127.0.0.1)")
     sandbox = start_sandbox()
     try:
-        step("Chapter %d: the simulated app sends events through Amplitude's HTTP V2 API" % ((story or {}).get("runs", 0) + 1))
+        chapter = (story or {}).get("runs", 0) + 1
+        step(f"Chapter {chapter}: the simulated app sends events through Amplitude's HTTP V2 API")
         before = report.snapshot(sandbox)
         story = simulate_app(sandbox, story)
         let_export_latency_pass(sandbox, story)

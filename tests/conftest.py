@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
 from sandbox.process import SandboxProcess, start
-
-REPO = Path(__file__).resolve().parent.parent
+from sandbox_per_test import SandboxForOneTest
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +21,10 @@ def sandbox_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbo
 
 @pytest.fixture
 def sandbox(sandbox_session: SandboxProcess) -> SandboxProcess:
-    """The session's sandbox, emptied: no data, no pending faults, an empty request log, default settings."""
-    sandbox_session.reset()
-    return sandbox_session
+    """The session's sandbox, emptied: no data, no pending faults, an empty request log, default settings.
+
+    Its request log leaves out requests of earlier tests that the sandbox finished after this reset
+    (see sandbox_per_test.py)."""
+    view = SandboxForOneTest(sandbox_session)
+    view.reset()
+    return view

@@ -159,28 +159,51 @@ class AmplitudeClient:
 
         401/403 raise `CredentialsError`; any other status raises `AmplitudeError` naming `what`.
         """
-        return self._send(self.session, self.url(path), params, accept=frozenset(accept), stream=stream,
-                          allow_redirects=allow_redirects, what=what or path)
+        return self._send(
+            self.session,
+            self.url(path),
+            params,
+            accept=frozenset(accept),
+            stream=stream,
+            allow_redirects=allow_redirects,
+            what=what or path,
+        )
 
     def get_anonymous(self, url: str, *, accept: Iterable[int] = (200,), what: str) -> requests.Response:
         """GET a pre-signed URL without credentials (it carries its own signature)."""
         check_url_scheme(url, "download link")
-        return self._send(self.anonymous, url, None, accept=frozenset(accept), stream=True, allow_redirects=True, what=what)
+        return self._send(
+            self.anonymous, url, None, accept=frozenset(accept), stream=True, allow_redirects=True, what=what
+        )
 
-    def _send(self, session: requests.Session, url: str, params: Any, *, accept: frozenset[int], stream: bool,
-              allow_redirects: bool, what: str) -> requests.Response:
+    def _send(
+        self,
+        session: requests.Session,
+        url: str,
+        params: Any,
+        *,
+        accept: frozenset[int],
+        stream: bool,
+        allow_redirects: bool,
+        what: str,
+    ) -> requests.Response:
         attempt = 0
         while True:
             try:
-                response = session.get(url, params=params, timeout=self.timeout, stream=stream,
-                                       allow_redirects=allow_redirects)
+                response = session.get(
+                    url, params=params, timeout=self.timeout, stream=stream, allow_redirects=allow_redirects
+                )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self.max_retries:
-                    raise AmplitudeError(self.redact(
-                        f"{what}: no answer from {strip_query(url)} after {attempt + 1} attempts "
-                        f"({type(exc).__name__})")) from None
-                self.logger.warning("%s: %s, retrying (attempt %d of %d)", what, type(exc).__name__,
-                                    attempt + 1, self.max_retries)
+                    raise AmplitudeError(
+                        self.redact(
+                            f"{what}: no answer from {strip_query(url)} after {attempt + 1} attempts "
+                            f"({type(exc).__name__})"
+                        )
+                    ) from None
+                self.logger.warning(
+                    "%s: %s, retrying (attempt %d of %d)", what, type(exc).__name__, attempt + 1, self.max_retries
+                )
                 self.wait_before_retry(attempt)
                 attempt += 1
                 continue
@@ -193,8 +216,9 @@ class AmplitudeClient:
                 response.close()
                 raise self.credentials_error(response)
             if status in RETRIABLE_STATUSES and attempt < self.max_retries:
-                self.logger.warning("%s: HTTP %d, retrying (attempt %d of %d)", what, status, attempt + 1,
-                                    self.max_retries)
+                self.logger.warning(
+                    "%s: HTTP %d, retrying (attempt %d of %d)", what, status, attempt + 1, self.max_retries
+                )
                 self.wait_before_retry(attempt, response)
                 response.close()
                 attempt += 1

@@ -70,11 +70,8 @@ def select_cohorts(cohorts: list[dict[str, Any]], wanted: Sequence[str] | None) 
 class Snapshot:
     """A downloaded cohort file, spooled to disk and checked before any member is emitted."""
 
-    cohort_id: str
-    request_id: str
     spool: IO[bytes]
     size: int
-    columns: list[str]
 
     def rows(self) -> Iterator[dict[str, str]]:
         self.spool.seek(0)
@@ -90,8 +87,11 @@ class Snapshot:
 
 
 class CohortDownloader:
-    def __init__(self, client: AmplitudeClient, *, poll_timeout: float, poll_interval: float,
-                 poll_max_interval: float = 60.0) -> None:
+    """Amplitude's asynchronous cohort download: request the member file, poll the job, fetch the file."""
+
+    def __init__(
+        self, client: AmplitudeClient, *, poll_timeout: float, poll_interval: float, poll_max_interval: float = 60.0
+    ) -> None:
         self.client = client
         self.poll_timeout = poll_timeout
         self.poll_interval = poll_interval
@@ -100,8 +100,12 @@ class CohortDownloader:
     def request(self, cohort_id: str, properties: Sequence[str]) -> str:
         params: list[tuple[str, Any]] = [("props", 1 if properties else 0)]
         params += [("propKeys", key) for key in properties]
-        response = self.client.get(f"/api/5/cohorts/request/{cohort_id}", params, accept=(200, 202),
-                                   what=f"cohort {cohort_id} download request")
+        response = self.client.get(
+            f"/api/5/cohorts/request/{cohort_id}",
+            params,
+            accept=(200, 202),
+            what=f"cohort {cohort_id} download request",
+        )
         request_id = response.json().get("request_id")
         if not request_id:
             raise AmplitudeError(f"cohort {cohort_id} download request: the response has no request_id")
@@ -113,8 +117,9 @@ class CohortDownloader:
         interval = self.poll_interval
         polls = 0
         while True:
-            response = self.client.get(f"/api/5/cohorts/request-status/{request_id}", accept=(200, 202),
-                                       what=f"cohort {cohort_id} status")
+            response = self.client.get(
+                f"/api/5/cohorts/request-status/{request_id}", accept=(200, 202), what=f"cohort {cohort_id} status"
+            )
             polls += 1
             status = str(response.json().get("async_status", ""))
             if response.status_code == 200 and "COMPLETED" in status.upper():
@@ -135,41 +140,51 @@ class CohortDownloader:
         """The file: in the body, or behind a short-lived 302 link, re-requested when the link has expired."""
         what = f"cohort {cohort_id} file"
         for renewal in range(MAX_LINK_RENEWALS + 1):
-            response = self.client.get(f"/api/5/cohorts/request/{request_id}/file", accept=(200, 302),
-                                       stream=True, allow_redirects=False, what=what)
+            response = self.client.get(
+                f"/api/5/cohorts/request/{request_id}/file",
+                accept=(200, 302),
+                stream=True,
+                allow_redirects=False,
+                what=what,
+            )
             if response.status_code == 200:
-                return self._spool(cohort_id, request_id, response)
+                return self._spool(cohort_id, response)
             location = response.headers.get("Location")
             response.close()
             if not location:
                 raise AmplitudeError(f"{what}: HTTP 302 without a Location header")
             download = self.client.get_anonymous(location, accept=(200, 403), what=f"{what} download")
             if download.status_code == 200:
-                return self._spool(cohort_id, request_id, download)
+                return self._spool(cohort_id, download)
             download.close()
-            self.client.logger.warning("%s: the download link %s has expired (HTTP 403); asking for a new one (%d of %d)",
-                                       what, strip_query(location), renewal + 1, MAX_LINK_RENEWALS)
-        raise AmplitudeError(f"{what}: every download link had expired before it could be used "
-                             f"({MAX_LINK_RENEWALS + 1} links)")
+            self.client.logger.warning(
+                "%s: the download link %s has expired (HTTP 403); asking for a new one (%d of %d)",
+                what,
+                strip_query(location),
+                renewal + 1,
+                MAX_LINK_RENEWALS,
+            )
+        raise AmplitudeError(
+            f"{what}: every download link had expired before it could be used ({MAX_LINK_RENEWALS + 1} links)"
+        )
 
-    def _spool(self, cohort_id: str, request_id: str, response: Any) -> Snapshot:
-        spool = tempfile.TemporaryFile(prefix="tap-amplitude-cohort-")
+    def _spool(self, cohort_id: str, response: Any) -> Snapshot:
+        spool = tempfile.TemporaryFile(prefix="tap-amplitude-cohort-")  # noqa: SIM115  (handed over in the Snapshot)
         with response:
             for chunk in response.iter_content(CHUNK):
                 spool.write(chunk)
-        snapshot = Snapshot(cohort_id, request_id, spool, 0, [])
         try:
-            snapshot.size, snapshot.columns = _check_csv(snapshot)
+            size = _count_members(spool)
         except (csv.Error, UnicodeDecodeError, AmplitudeError) as exc:
             spool.close()
             raise AmplitudeError(f"cohort {cohort_id}: the member file is not a readable CSV ({exc})") from None
-        return snapshot
+        return Snapshot(spool, size)
 
 
-def _check_csv(snapshot: Snapshot) -> tuple[int, list[str]]:
+def _count_members(spool: IO[bytes]) -> int:
     """Count the members and check the header, so the size is known before the first member is emitted."""
-    snapshot.spool.seek(0)
-    text = io.TextIOWrapper(snapshot.spool, encoding="utf-8-sig", newline="")
+    spool.seek(0)
+    text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
     try:
         reader = csv.reader(text)
         header = next(reader, None)
@@ -185,7 +200,7 @@ def _check_csv(snapshot: Snapshot) -> tuple[int, list[str]]:
             if len(row) != width:
                 raise AmplitudeError(f"line {line_number} has {len(row)} fields, the header {width}")
             count += 1
-        return count, header
+        return count
     finally:
         text.detach()
 

@@ -202,8 +202,20 @@ def revenue_record(event: Any) -> dict[str, Any] | None:
 # -- users -------------------------------------------------------------------------------------------
 
 # Latest non-null value wins, by event time.
-USER_LATEST_FIELDS = ("user_id", "device_id", "platform", "os_name", "os_version", "device_type", "device_family",
-                      "country", "region", "city", "language", "version_name")
+USER_LATEST_FIELDS = (
+    "user_id",
+    "device_id",
+    "platform",
+    "os_name",
+    "os_version",
+    "device_type",
+    "device_family",
+    "country",
+    "region",
+    "city",
+    "language",
+    "version_name",
+)
 
 
 _latest_fields = operator.attrgetter(*USER_LATEST_FIELDS)
@@ -234,23 +246,19 @@ class UserAggregator:
         self.window_end = iso(window_end)
         self._users: dict[int, _User] = {}
         self._shared: dict[str, str] = {}
-        self.skipped_without_id = 0
-
-    def __len__(self) -> int:
-        return len(self._users)
 
     def _shared_values(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
         """`values` with one string object per distinct platform, country, city, ... for the whole window,
         instead of a copy per user (a window can hold many users)."""
         shared = self._shared
-        return values[:_UNIQUE_FIELDS] + tuple([None if value is None else shared.setdefault(value, value)
-                                                for value in values[_UNIQUE_FIELDS:]])
+        return values[:_UNIQUE_FIELDS] + tuple(
+            [None if value is None else shared.setdefault(value, value) for value in values[_UNIQUE_FIELDS:]]
+        )
 
     def add(self, event: Any) -> None:
         """Count a decoded `ExportedEvent` (timestamps already RFC 3339, so they order as text)."""
         amplitude_id = event.amplitude_id
         if amplitude_id is None:
-            self.skipped_without_id += 1
             return
         when = event.event_time or event.server_upload_time or ""
         values = _latest_fields(event)
@@ -263,8 +271,7 @@ class UserAggregator:
                 latest = values if None not in values else _newer_unless_null(values, user.latest)
                 user.latest = self._shared_values(latest)
         else:  # an older event only fills what is still null
-            if when < user.first_active:
-                user.first_active = when
+            user.first_active = min(user.first_active, when)
             if values != user.latest and None in user.latest:
                 user.latest = self._shared_values(_newer_unless_null(user.latest, values))
         user.event_count += 1

@@ -44,14 +44,24 @@ def attribute(field: str) -> str:
 # unknown fields are dropped. A struct cannot be part of a reference cycle, so the GC need not track it.
 ExportedEvent: Any = msgspec.defstruct(
     "ExportedEvent",
-    [(attribute(name), _PYTHON_TYPES[kind], msgspec.field(default=None, name=name)) for name, kind in EVENT_FIELDS.items()],
+    [
+        (attribute(name), _PYTHON_TYPES[kind], msgspec.field(default=None, name=name))
+        for name, kind in EVENT_FIELDS.items()
+    ],
     gc=False,
 )
 
 TIMESTAMP_ATTRIBUTES = tuple(attribute(name) for name, kind in EVENT_FIELDS.items() if kind == TIMESTAMP)
 # Spelled out in `EventDecoder.decode`: one statement per field is measurably faster than a getattr/setattr loop.
-assert TIMESTAMP_ATTRIBUTES == ("server_upload_time", "server_received_time", "client_upload_time",
-                                "client_event_time", "event_time", "processed_time", "user_creation_time")
+assert TIMESTAMP_ATTRIBUTES == (
+    "server_upload_time",
+    "server_received_time",
+    "client_upload_time",
+    "client_event_time",
+    "event_time",
+    "processed_time",
+    "user_creation_time",
+)
 _STAMP_CACHE_SIZE = 8192  # server_upload_time and friends repeat across an upload batch; event times mostly do not
 
 _decode_object = msgspec.json.Decoder(dict).decode

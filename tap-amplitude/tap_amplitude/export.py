@@ -11,13 +11,13 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Self, TypeVar
 
 import msgspec
 import requests
 
 from tap_amplitude.client import AmplitudeClient, AmplitudeError, error_details
-from tap_amplitude.hours import HOUR, Window, export_param
+from tap_amplitude.hours import Window, export_param
 from tap_amplitude.readahead import read_ahead
 
 EXPORT_PATH = "/api/2/export"
@@ -47,8 +47,10 @@ class CorruptExport(AmplitudeError):
 
 @dataclass
 class Download:
+    """One downloaded window: its spooled archive, or None when Amplitude has no data for it."""
+
     window: Window
-    archive: ExportArchive | None  # None: Amplitude has no data for the window (404)
+    archive: ExportArchive | None  # None: HTTP 404 with Amplitude's "no data" phrase
     size_bytes: int = 0
     seconds: float = 0.0
 
@@ -69,7 +71,7 @@ class ExportArchive:
         self._zip.close()
         self._spool.close()
 
-    def __enter__(self) -> ExportArchive:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -176,8 +178,11 @@ class Exporter:
 
     def download_all(self, windows: Iterable[Window]) -> Iterator[Download]:
         """Every window's downloads in hour order; the next one downloads while the caller reads the current one."""
-        return read_ahead((download for window in windows for download in self.download(window)), Download.close,
-                          name="export-download")
+        return read_ahead(
+            (download for window in windows for download in self.download(window)),
+            Download.close,
+            name="export-download",
+        )
 
     def download(self, window: Window) -> Iterator[Download]:
         """The window's downloads in hour order: one, or several after splitting."""
@@ -241,14 +246,15 @@ class Exporter:
                 spool.close()
             if attempt >= self.client.max_retries:
                 raise AmplitudeError(f"{what}: HTTP 200 but {problem}, after {attempt + 1} attempts")
-            self.client.logger.warning("%s: HTTP 200 but %s; retrying (attempt %d of %d)", what, problem,
-                                       attempt + 1, self.client.max_retries)
+            self.client.logger.warning(
+                "%s: HTTP 200 but %s; retrying (attempt %d of %d)", what, problem, attempt + 1, self.client.max_retries
+            )
             self.client.wait_before_retry(attempt)
             attempt += 1
 
     def _spool(self, response: Any) -> tuple[IO[bytes], int, str | None]:
         """Copy the body to an anonymous temp file; report a body that is not a zip or was cut short."""
-        spool = tempfile.TemporaryFile(prefix="tap-amplitude-export-")
+        spool = tempfile.TemporaryFile(prefix="tap-amplitude-export-")  # noqa: SIM115  (returned to the caller)
         size = 0
         try:
             with response:
@@ -272,4 +278,4 @@ def _details(response: Any) -> str:
         response.close()
 
 
-__all__ = ["HOUR", "CorruptExport", "Download", "ExportArchive", "ExportTooLarge", "Exporter"]
+__all__ = ["CorruptExport", "Download", "ExportArchive", "ExportTooLarge", "Exporter"]

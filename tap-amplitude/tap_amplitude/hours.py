@@ -14,11 +14,6 @@ def floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def ceil_hour(moment: datetime) -> datetime:
-    floored = floor_hour(moment)
-    return floored if floored == moment else floored + HOUR
-
-
 def export_param(hour: datetime) -> str:
     """The Export API's `start`/`end` form: `YYYYMMDDTHH`."""
     return hour.strftime("%Y%m%dT%H")

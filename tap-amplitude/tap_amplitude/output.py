@@ -23,6 +23,8 @@ _encoder = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
 
 
 class SingerOutput(MsgSpecWriter):
+    """The SDK's message writer, buffered, with a direct RECORD path (see the module docstring)."""
+
     def __init__(self) -> None:
         super().__init__()
         self._pending = bytearray()

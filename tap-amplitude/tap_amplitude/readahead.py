@@ -18,6 +18,8 @@ _END = object()
 
 
 class _Failure:
+    """An exception of the producer thread, carried to the consumer in item order."""
+
     def __init__(self, error: BaseException) -> None:
         self.error = error
 

@@ -26,6 +26,8 @@ CLOCK_PROBE_PATH = "/api/2/events/list"
 
 
 class AmplitudeStream(Stream):
+    """A stream that calls Amplitude through its own `AmplitudeClient`, built from the tap config on first use."""
+
     @cached_property
     def client(self) -> AmplitudeClient:
         return AmplitudeClient(self.config, self.logger)
@@ -46,8 +48,12 @@ class TypedRecordsStream(AmplitudeStream):
         if not isinstance(writer, SingerOutput) or not all(self.mask.values()):
             return None
         maps = self.stream_maps
-        if (len(maps) != 1 or type(maps[0]) is not SameRecordTransform or maps[0].flattening_enabled
-                or maps[0].stream_alias != self.name):
+        if (
+            len(maps) != 1
+            or type(maps[0]) is not SameRecordTransform
+            or maps[0].flattening_enabled
+            or maps[0].stream_alias != self.name
+        ):
             return None
         return writer
 
@@ -75,8 +81,16 @@ class EventsStream(TypedRecordsStream):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.totals = {"events": 0, "users": 0, "revenue": 0, "read": 0, "filtered": 0, "windows": 0,
-                       "empty_windows": 0, "bytes": 0}
+        self.totals = {
+            "events": 0,
+            "users": 0,
+            "revenue": 0,
+            "read": 0,
+            "filtered": 0,
+            "windows": 0,
+            "empty_windows": 0,
+            "bytes": 0,
+        }
 
     # -- state: hour commits only ------------------------------------------------------------------
 
@@ -108,8 +122,9 @@ class EventsStream(TypedRecordsStream):
                 return child  # type: ignore[return-value]
         return None
 
-    def _emit(self, name: str, records: Sequence[dict[str, Any]] | Iterator[dict[str, Any]],
-              context: dict[str, str]) -> int:
+    def _emit(
+        self, name: str, records: Sequence[dict[str, Any]] | Iterator[dict[str, Any]], context: dict[str, str]
+    ) -> int:
         child = self._child(name)
         if child is None or (isinstance(records, Sequence) and not records):
             return 0
@@ -134,9 +149,11 @@ class EventsStream(TypedRecordsStream):
         server_now, clock_source = self.client.server_now()
         latency = int(self.config.get("export_latency_hours", 2))
         last = newest_exportable_hour(server_now, latency)
-        horizon_note = f"newest final hour {last:%Y-%m-%dT%H}:00Z (now {iso(server_now)} from {clock_source}, latency {latency} h)"
+        horizon_note = (
+            f"newest final hour {last:%Y-%m-%dT%H}:00Z (now {iso(server_now)} from {clock_source}, latency {latency} h)"
+        )
         if end_date := self.config.get("end_date"):
-            end = floor_hour(datetime.fromisoformat(str(end_date).replace("Z", "+00:00")))
+            end = floor_hour(datetime.fromisoformat(str(end_date)))
             last = min(last, end - HOUR)
         self.logger.info("Export plan: from %s to %s; %s", iso(users_from or bookmark), iso(last + HOUR), horizon_note)
         return bookmark, users_from, last
@@ -145,12 +162,16 @@ class EventsStream(TypedRecordsStream):
         bookmark, users_from, last = self._plan()
         first = users_from or bookmark
         if first > last:
-            self.logger.info("Nothing to export yet: the next hour %s is not final before %s", iso(bookmark),
-                             iso(last + 2 * HOUR))
+            self.logger.info(
+                "Nothing to export yet: the next hour %s is not final before %s", iso(bookmark), iso(last + 2 * HOUR)
+            )
             return
         if users_from is not None and users_from < bookmark:
-            self.logger.info("Re-reading %s..%s (events already emitted) to finish the interrupted users window",
-                             iso(users_from), iso(bookmark))
+            self.logger.info(
+                "Re-reading %s..%s (events already emitted) to finish the interrupted users window",
+                iso(users_from),
+                iso(bookmark),
+            )
         exporter = Exporter(self.client)
         decoder = EventDecoder()
         started = time.monotonic()
@@ -163,8 +184,18 @@ class EventsStream(TypedRecordsStream):
         self.logger.info(
             "Export summary: %d windows (%d empty, %d splits, %d downloads, %.1f MB), %d events read, %d filtered "
             "out; emitted events=%d users=%d revenue=%d in %.1f s (%.0f events/s)",
-            t["windows"], t["empty_windows"], exporter.splits, exporter.downloads, t["bytes"] / 1e6, t["read"],
-            t["filtered"], t["events"], t["users"], t["revenue"], elapsed, t["read"] / elapsed if elapsed else 0,
+            t["windows"],
+            t["empty_windows"],
+            exporter.splits,
+            exporter.downloads,
+            t["bytes"] / 1e6,
+            t["read"],
+            t["filtered"],
+            t["events"],
+            t["users"],
+            t["revenue"],
+            elapsed,
+            t["read"] / elapsed if elapsed else 0,
         )
         for name, count in decoder.conformer.fixed.items():
             self.logger.info("Conformed %d values of %s to the schema type", count, name)
@@ -213,8 +244,9 @@ class EventsStream(TypedRecordsStream):
                         self._commit(hour + HOUR, window.first if users is not None else None)
         user_count = 0
         if users is not None:
-            user_count = self._emit("users", users.records(), {"window_start": iso(window.first),
-                                                                "window_end": iso(window.end)})
+            user_count = self._emit(
+                "users", users.records(), {"window_start": iso(window.first), "window_end": iso(window.end)}
+            )
         if window.end > bookmark or users is not None:
             self._commit(max(window.end, bookmark), None if window.end >= bookmark else window.end)
         seconds = time.monotonic() - started
@@ -226,8 +258,16 @@ class EventsStream(TypedRecordsStream):
         self.logger.info(
             "Exported %s (%d h): %s; %d events read, %d filtered out, %d new; users=%d revenue=%d; "
             "downloaded in %.2f s, read in %.2f s (%.0f events/s)",
-            window, window.hours, "no data (404)" if download.archive is None else f"{download.size_bytes / 1e6:.2f} MB",
-            read, filtered, emitted, user_count, revenue_count, download.seconds, seconds,
+            window,
+            window.hours,
+            "no data (404)" if download.archive is None else f"{download.size_bytes / 1e6:.2f} MB",
+            read,
+            filtered,
+            emitted,
+            user_count,
+            revenue_count,
+            download.seconds,
+            seconds,
             read / seconds if seconds else 0,
         )
 
@@ -277,6 +317,8 @@ class UsersStream(DerivedStream):
 
 
 class CohortsStream(AmplitudeStream):
+    """The project's cohorts (Behavioral Cohorts API), one record per cohort, archived ones included."""
+
     name = "cohorts"
     schema = schemas.COHORTS
     primary_keys = ("id",)
@@ -310,24 +352,40 @@ class CohortMembersStream(AmplitudeStream):
             downloader.wait(cohort_id, request_id)
             snapshot = downloader.fetch(cohort_id, request_id)
             snapshot_at = iso(self.client.server_now()[0])
-            base = {"cohort_id": cohort_id, "cohort_name": cohort_name, "snapshot_id": request_id,
-                    "snapshot_size": snapshot.size, "snapshot_at": snapshot_at}
+            base = {
+                "cohort_id": cohort_id,
+                "cohort_name": cohort_name,
+                "snapshot_id": request_id,
+                "snapshot_size": snapshot.size,
+                "snapshot_at": snapshot_at,
+            }
             try:
                 position = 0
                 for position, row in enumerate(snapshot.rows(), start=1):
                     yield {**base, "position": position, "snapshot_end": False, **member_fields(cohort_id, row)}
                 if position != snapshot.size:
                     raise AmplitudeError(f"cohort {cohort_id}: read {position} members, counted {snapshot.size}")
-                yield {**base, "position": snapshot.size + 1, "snapshot_end": True, "amplitude_id": None,
-                       "user_id": None, "properties": None}
+                yield {
+                    **base,
+                    "position": snapshot.size + 1,
+                    "snapshot_end": True,
+                    "amplitude_id": None,
+                    "user_id": None,
+                    "properties": None,
+                }
             finally:
                 snapshot.close()
-            self.logger.info("Cohort %s (%s): snapshot %s complete, %d members in %.1f s", cohort_id, cohort_name,
-                             request_id, snapshot.size, time.monotonic() - started)
+            self.logger.info(
+                "Cohort %s (%s): snapshot %s complete, %d members in %.1f s",
+                cohort_id,
+                cohort_name,
+                request_id,
+                snapshot.size,
+                time.monotonic() - started,
+            )
 
 
-ID_COLUMNS = {"amplitude_id": "amplitude_id", "amplitudeID": "amplitude_id", "user_id": "user_id",
-              "userID": "user_id"}
+ID_COLUMNS = {"amplitude_id": "amplitude_id", "amplitudeID": "amplitude_id", "user_id": "user_id", "userID": "user_id"}
 
 
 def member_fields(cohort_id: str, row: dict[str, str]) -> dict[str, Any]:
@@ -339,12 +397,17 @@ def member_fields(cohort_id: str, row: dict[str, str]) -> dict[str, Any]:
     return {
         "amplitude_id": amplitude_id,
         "user_id": row.get("user_id") or None,
-        "properties": {key: member_value(value) for key, value in row.items()
-                       if key not in ID_COLUMNS and key is not None and value != ""},
+        "properties": {
+            key: member_value(value)
+            for key, value in row.items()
+            if key not in ID_COLUMNS and key is not None and value != ""
+        },
     }
 
 
 class EventTypesStream(AmplitudeStream):
+    """The project's event types (Dashboard REST API events list), with this week's totals."""
+
     name = "event_types"
     schema = schemas.EVENT_TYPES
     primary_keys = ("value",)

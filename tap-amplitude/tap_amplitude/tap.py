@@ -30,46 +30,111 @@ class TapAmplitude(Tap):
     message_writer_class = SingerOutput
 
     config_jsonschema = th.PropertiesList(
-        th.Property("api_key", th.StringType, required=True, secret=True,
-                    description="Project API key (HTTP Basic user name for the Export and Dashboard APIs)."),
-        th.Property("secret_key", th.StringType, required=True, secret=True,
-                    description="Project secret key (HTTP Basic password)."),
-        th.Property("data_center", th.StringType, default="US", allowed_values=["US", "EU"],
-                    description="Where the project lives: US (https://amplitude.com) or EU "
-                                "(https://analytics.eu.amplitude.com). A wrong region answers 403 Invalid API Key."),
-        th.Property("start_date", th.DateTimeType, required=True,
-                    description="First hour to export (UTC, by server_upload_time) when there is no bookmark."),
-        th.Property("end_date", th.DateTimeType,
-                    description="Optional end for backfills (exclusive, UTC): hours from this one on are not exported."),
-        th.Property("export_window_hours", th.IntegerType, default=24,
-                    description="Hours per Export API request. On HTTP 400 (export over 4 GB) or 504 the window is "
-                                "halved and retried, down to one hour."),
-        th.Property("export_latency_hours", th.IntegerType, default=2,
-                    description="Amplitude's export latency: the newest exported hour is "
-                                "floor_hour(server now) - (export_latency_hours + 1) h, so every exported hour is "
-                                "final and re-runs need no look-back. Now is read from the Date header of "
-                                "Amplitude's response."),
-        th.Property("event_types_include", th.ArrayType(th.StringType),
-                    description="Only these event types (applied while streaming, to events, users and revenue)."),
-        th.Property("event_types_exclude", th.ArrayType(th.StringType),
-                    description="Skip these event types (applied while streaming, to events, users and revenue)."),
-        th.Property("cohort_ids", th.ArrayType(th.StringType),
-                    description="Cohorts for cohort_members, by id or by name. Default: every non-archived cohort."),
-        th.Property("cohort_properties", th.ArrayType(th.StringType),
-                    description="User properties (propKeys) to request with cohort members. Default: none."),
-        th.Property("cohort_poll_timeout", _NUMBER, default=1800,
-                    description="Seconds to wait for a cohort download job before failing."),
-        th.Property("cohort_poll_interval", _NUMBER, default=2,
-                    description="First wait between cohort job status polls, in seconds; doubles up to 60."),
-        th.Property("request_timeout", _NUMBER, default=300,
-                    description="Seconds to wait for an HTTP response (connect and each read)."),
-        th.Property("max_retries", th.IntegerType, default=5,
-                    description="Retries for 429, 5xx, dropped connections and 200 bodies that are not a zip."),
-        th.Property("retry_backoff_seconds", _NUMBER, default=1.0,
-                    description="First retry wait in seconds; doubles per attempt (Retry-After wins if longer)."),
-        th.Property("api_url", th.StringType,
-                    description="Override the Export/Dashboard host (e.g. the sandbox). Must be https, except for "
-                                "loopback hosts. Default: chosen by data_center."),
+        th.Property(
+            "api_key",
+            th.StringType,
+            required=True,
+            secret=True,
+            description="Project API key (HTTP Basic user name for the Export and Dashboard APIs).",
+        ),
+        th.Property(
+            "secret_key",
+            th.StringType,
+            required=True,
+            secret=True,
+            description="Project secret key (HTTP Basic password).",
+        ),
+        th.Property(
+            "data_center",
+            th.StringType,
+            default="US",
+            allowed_values=["US", "EU"],
+            description="Where the project lives: US (https://amplitude.com) or EU "
+            "(https://analytics.eu.amplitude.com). A wrong region answers 403 Invalid API Key.",
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            required=True,
+            description="First hour to export (UTC, by server_upload_time) when there is no bookmark.",
+        ),
+        th.Property(
+            "end_date",
+            th.DateTimeType,
+            description="Optional end for backfills (exclusive, UTC): hours from this one on are not exported.",
+        ),
+        th.Property(
+            "export_window_hours",
+            th.IntegerType,
+            default=24,
+            description="Hours per Export API request. On HTTP 400 (export over 4 GB) or 504 the window is "
+            "halved and retried, down to one hour.",
+        ),
+        th.Property(
+            "export_latency_hours",
+            th.IntegerType,
+            default=2,
+            description="Amplitude's export latency: the newest exported hour is "
+            "floor_hour(server now) - (export_latency_hours + 1) h, so every exported hour is "
+            "final and re-runs need no look-back. Now is read from the Date header of "
+            "Amplitude's response.",
+        ),
+        th.Property(
+            "event_types_include",
+            th.ArrayType(th.StringType),
+            description="Only these event types (applied while streaming, to events, users and revenue).",
+        ),
+        th.Property(
+            "event_types_exclude",
+            th.ArrayType(th.StringType),
+            description="Skip these event types (applied while streaming, to events, users and revenue).",
+        ),
+        th.Property(
+            "cohort_ids",
+            th.ArrayType(th.StringType),
+            description="Cohorts for cohort_members, by id or by name. Default: every non-archived cohort.",
+        ),
+        th.Property(
+            "cohort_properties",
+            th.ArrayType(th.StringType),
+            description="User properties (propKeys) to request with cohort members. Default: none.",
+        ),
+        th.Property(
+            "cohort_poll_timeout",
+            _NUMBER,
+            default=1800,
+            description="Seconds to wait for a cohort download job before failing.",
+        ),
+        th.Property(
+            "cohort_poll_interval",
+            _NUMBER,
+            default=2,
+            description="First wait between cohort job status polls, in seconds; doubles up to 60.",
+        ),
+        th.Property(
+            "request_timeout",
+            _NUMBER,
+            default=300,
+            description="Seconds to wait for an HTTP response (connect and each read).",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=5,
+            description="Retries for 429, 5xx, dropped connections and 200 bodies that are not a zip.",
+        ),
+        th.Property(
+            "retry_backoff_seconds",
+            _NUMBER,
+            default=1.0,
+            description="First retry wait in seconds; doubles per attempt (Retry-After wins if longer).",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            description="Override the Export/Dashboard host (e.g. the sandbox). Must be https, except for "
+            "loopback hosts. Default: chosen by data_center.",
+        ),
     ).to_dict()
 
     def discover_streams(self) -> list[Stream]:

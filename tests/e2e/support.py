@@ -28,7 +28,13 @@ class Pipeline:
 
     def run(self, *args: str, check: bool = True, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [MELTANO, *args], cwd=REPO, env={**self.env, **env}, capture_output=True, text=True, timeout=timeout
+            [MELTANO, *args],
+            check=False,  # checked below, with the end of stderr in the message
+            cwd=REPO,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"meltano {' '.join(args)} exited {result.returncode}:\n{result.stderr[-6000:]}")
@@ -36,8 +42,13 @@ class Pipeline:
 
     def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [MELTANO, *args], cwd=REPO, env={**self.env, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, start_new_session=True,
+            [MELTANO, *args],
+            cwd=REPO,
+            env={**self.env, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
 
     # -- what the sandbox holds --------------------------------------------------------------------

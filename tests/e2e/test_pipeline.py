@@ -59,9 +59,17 @@ def brevo_state(p: Pipeline) -> dict:
 def cohort_members(p: Pipeline, name: str) -> set[str]:
     """A cohort's current members (user ids), through Amplitude's async cohort download."""
     api, auth = p.sandbox.amplitude["api"], (p.sandbox.amplitude["api_key"], p.sandbox.amplitude["secret_key"])
-    cohort = next(c for c in requests.get(f"{api}/api/3/cohorts", auth=auth, timeout=30).json()["cohorts"] if c["name"] == name)
-    request_id = requests.get(f"{api}/api/5/cohorts/request/{cohort['id']}", params={"props": 0}, auth=auth, timeout=30).json()["request_id"]
-    assert wait_for(lambda: requests.get(f"{api}/api/5/cohorts/request-status/{request_id}", auth=auth, timeout=30).status_code == 200)
+    cohort = next(
+        c for c in requests.get(f"{api}/api/3/cohorts", auth=auth, timeout=30).json()["cohorts"] if c["name"] == name
+    )
+    request_id = requests.get(
+        f"{api}/api/5/cohorts/request/{cohort['id']}", params={"props": 0}, auth=auth, timeout=30
+    ).json()["request_id"]
+    assert wait_for(
+        lambda: (
+            requests.get(f"{api}/api/5/cohorts/request-status/{request_id}", auth=auth, timeout=30).status_code == 200
+        )
+    )
     csv = requests.get(f"{api}/api/5/cohorts/request/{request_id}/file", auth=auth, timeout=30).text.splitlines()
     column = csv[0].split(",").index("user_id")
     return {line.split(",")[column] for line in csv[1:] if line}
@@ -69,9 +77,20 @@ def cohort_members(p: Pipeline, name: str) -> set[str]:
 
 def change_cohort(p: Pipeline, name: str, *, add: list[str] = (), remove: list[str] = ()) -> None:
     api, auth = p.sandbox.amplitude["api"], (p.sandbox.amplitude["api_key"], p.sandbox.amplitude["secret_key"])
-    cohort = next(c for c in requests.get(f"{api}/api/3/cohorts", auth=auth, timeout=30).json()["cohorts"] if c["name"] == name)
-    memberships = [{"ids": list(ids), "id_type": "BY_NAME", "operation": op} for ids, op in ((add, "ADD"), (remove, "REMOVE")) if ids]
-    response = requests.post(f"{api}/api/3/cohorts/membership", json={"cohort_id": cohort["id"], "memberships": memberships}, auth=auth, timeout=30)
+    cohort = next(
+        c for c in requests.get(f"{api}/api/3/cohorts", auth=auth, timeout=30).json()["cohorts"] if c["name"] == name
+    )
+    memberships = [
+        {"ids": list(ids), "id_type": "BY_NAME", "operation": op}
+        for ids, op in ((add, "ADD"), (remove, "REMOVE"))
+        if ids
+    ]
+    response = requests.post(
+        f"{api}/api/3/cohorts/membership",
+        json={"cohort_id": cohort["id"], "memberships": memberships},
+        auth=auth,
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
 
 
@@ -81,7 +100,11 @@ def expected_from_amplitude(p: Pipeline) -> dict:
     return {
         "users": len({e["user_id"] for e in events if e["user_id"]}),
         "events": len(mapped),
-        "orders": sum(1 for e in events if "$revenue" in (e.get("event_properties") or {}) or "$price" in (e.get("event_properties") or {})),
+        "orders": sum(
+            1
+            for e in events
+            if "$revenue" in (e.get("event_properties") or {}) or "$price" in (e.get("event_properties") or {})
+        ),
     }
 
 
@@ -97,7 +120,13 @@ def test_first_sync_delivers_everything_and_a_rerun_sends_nothing_twice(pipeline
     landed = brevo_state(pipeline)
     assert landed["contacts"] == expected["users"] == SMALL["users"]
     assert landed["events"] == expected["events"] > 0
-    assert set(landed["event_names"]) == {"signed_up", "cart_updated", "order_completed", "subscription_started", "feature_used"}
+    assert set(landed["event_names"]) == {
+        "signed_up",
+        "cart_updated",
+        "order_completed",
+        "subscription_started",
+        "feature_used",
+    }
     assert landed["orders"] == expected["orders"] > 0
     for name, info in seeded["cohorts"].items():
         assert len(landed["lists"][name]) == info["size"] == len(cohort_members(pipeline, name))
@@ -110,9 +139,17 @@ def test_first_sync_delivers_everything_and_a_rerun_sends_nothing_twice(pipeline
     calls_before = pipeline.sandbox.requests_log(service="brevo")["counts"].get("brevo", {})
     pipeline.run("run", "tap-amplitude", "target-brevo")
     again = brevo_state(pipeline)
-    assert (again["contacts"], again["events"], again["orders"]) == (landed["contacts"], landed["events"], landed["orders"])
+    assert (again["contacts"], again["events"], again["orders"]) == (
+        landed["contacts"],
+        landed["events"],
+        landed["orders"],
+    )
     calls_after = pipeline.sandbox.requests_log(service="brevo")["counts"]["brevo"]
-    writes = {k: v - calls_before.get(k, 0) for k, v in calls_after.items() if k.startswith("POST") and v != calls_before.get(k, 0)}
+    writes = {
+        k: v - calls_before.get(k, 0)
+        for k, v in calls_after.items()
+        if k.startswith("POST") and v != calls_before.get(k, 0)
+    }
     assert not any("events" in k or "orders" in k for k in writes), f"the re-run sent events or orders again: {writes}"
 
 
@@ -143,7 +180,11 @@ def test_cohort_changes_reach_lists_in_mirror_append_and_remove_modes(pipeline: 
     # mirror (the default): the list follows the cohort, additions and removals
     change_cohort(pipeline, "power_users", add=outsiders[:2], remove=leaving)
     pipeline.run("run", "tap-amplitude", "target-brevo")
-    assert pipeline.list_members(11) == cohort_members(pipeline, "power_users") == (power - set(leaving)) | set(outsiders[:2])
+    assert (
+        pipeline.list_members(11)
+        == cohort_members(pipeline, "power_users")
+        == (power - set(leaving)) | set(outsiders[:2])
+    )
 
     # append: new members are added, members who left the cohort stay in the list
     change_cohort(pipeline, "power_users", add=outsiders[2:3], remove=outsiders[:1])
@@ -192,7 +233,9 @@ def test_a_run_killed_midway_loses_nothing_and_duplicates_nothing(pipeline: Pipe
     # Slow Brevo down so the kill lands in the middle of the deliveries.
     pipeline.sandbox.fault(action="latency", service="brevo", path="/v3/events/batch", latency_ms=400, count=1000)
     run = pipeline.start("run", "tap-amplitude", "target-brevo")
-    assert wait_for(lambda: pipeline.brevo("stats")["events"] >= 200, timeout=120), "no events delivered before the kill"
+    assert wait_for(lambda: pipeline.brevo("stats")["events"] >= 200, timeout=120), (
+        "no events delivered before the kill"
+    )
     stop_group(run, sig)
     partial = pipeline.brevo("stats")["events"]
     pipeline.sandbox.admin("DELETE", "faults")

@@ -1,5 +1,5 @@
 """PostgreSQL where our users have it: a warehouse table feeding Brevo, Amplitude data landed in the
-warehouse, and Meltano's state shared in PostgreSQL."""
+warehouse, and Meltano's state shared in PostgreSQL. The server is the `postgres` fixture's (see conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import json
 import psycopg
 import pytest
 
+from e2e.postgres import Postgres
 from e2e.support import SEED_START, Pipeline
 
 pytestmark = pytest.mark.e2e
 
-PG = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 SMALL = {"users": 40, "events": 400, "days": 0.5, "start": SEED_START.isoformat()}
 CUSTOMERS = [
     ("c-001", "ada@example.com", "Ada", "Lovelace", "+442071838750", "pro"),
@@ -23,8 +23,15 @@ CUSTOMERS = [
 
 
 @pytest.fixture
-def warehouse() -> None:
-    with psycopg.connect(PG, autocommit=True) as db:
+def pipeline(pipeline: Pipeline, postgres: Postgres) -> Pipeline:
+    """The pipeline, its PostgreSQL plugins pointed at the session's server (meltano.yml names 127.0.0.1:5432)."""
+    pipeline.env.update(postgres.plugin_env("tap-warehouse-customers", "target-postgres"))
+    return pipeline
+
+
+@pytest.fixture
+def warehouse(postgres: Postgres) -> None:
+    with psycopg.connect(postgres.conninfo(), autocommit=True) as db:
         db.execute("DROP SCHEMA IF EXISTS warehouse CASCADE")
         db.execute("CREATE SCHEMA warehouse")
         db.execute(
@@ -36,7 +43,11 @@ def warehouse() -> None:
 
 
 def test_a_warehouse_table_feeds_brevo_contacts(pipeline: Pipeline, warehouse: None) -> None:
-    target_env = {k.replace("TARGET_BREVO_", "TARGET_BREVO_CUSTOMERS_"): v for k, v in pipeline.env.items() if k.startswith("TARGET_BREVO_")}
+    target_env = {
+        k.replace("TARGET_BREVO_", "TARGET_BREVO_CUSTOMERS_"): v
+        for k, v in pipeline.env.items()
+        if k.startswith("TARGET_BREVO_")
+    }
     pipeline.run("run", "tap-warehouse-customers", "target-brevo-customers", **target_env)
 
     ada = pipeline.brevo("contacts/c-001", identifierType="ext_id")
@@ -55,13 +66,13 @@ def test_a_warehouse_table_feeds_brevo_contacts(pipeline: Pipeline, warehouse: N
     assert pipeline.sandbox.brevo["api_key"] not in (pipeline.workdir / "rejects.jsonl").read_text()
 
 
-def test_amplitude_data_lands_in_postgres(pipeline: Pipeline) -> None:
+def test_amplitude_data_lands_in_postgres(pipeline: Pipeline, postgres: Postgres) -> None:
     schema = "amplitude_e2e"
-    with psycopg.connect(PG, autocommit=True) as db:
+    with psycopg.connect(postgres.conninfo(), autocommit=True) as db:
         db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     seeded = pipeline.seed_app(**SMALL)
     pipeline.run("run", "tap-amplitude", "target-postgres", TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema)
-    with psycopg.connect(PG) as db:
+    with psycopg.connect(postgres.conninfo()) as db:
         events = db.execute(f"SELECT count(*), count(DISTINCT uuid) FROM {schema}.events").fetchone()
         users = db.execute(f"SELECT count(DISTINCT amplitude_id) FROM {schema}.users").fetchone()[0]
         members = db.execute(f"SELECT count(*) FROM {schema}.cohort_members WHERE NOT snapshot_end").fetchone()[0]
@@ -70,11 +81,11 @@ def test_amplitude_data_lands_in_postgres(pipeline: Pipeline) -> None:
     assert members == sum(c["size"] for c in seeded["cohorts"].values())
 
 
-def test_meltano_state_shared_in_postgres(pipeline: Pipeline) -> None:
-    with psycopg.connect(PG, autocommit=True) as db:
+def test_meltano_state_shared_in_postgres(pipeline: Pipeline, postgres: Postgres) -> None:
+    with psycopg.connect(postgres.conninfo(), autocommit=True) as db:
         db.execute("DROP DATABASE IF EXISTS meltano_e2e WITH (FORCE)")
         db.execute("CREATE DATABASE meltano_e2e")
-    env = {"MELTANO_DATABASE_URI": "postgresql+psycopg://postgres@127.0.0.1:5432/meltano_e2e"}
+    env = {"MELTANO_DATABASE_URI": postgres.sqlalchemy_url("meltano_e2e")}
     pipeline.seed_app(**SMALL)
     pipeline.run("run", "tap-amplitude", "target-brevo", **env)
     stored = pipeline.run("state", "get", "dev:tap-amplitude-to-target-brevo", **env).stdout

@@ -4,9 +4,9 @@ run the tap as a real subprocess, and read its Singer output."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,17 +33,26 @@ def ingest(sandbox, events: list[dict[str, Any]], *, region: str = "us", when: d
         set_clock(sandbox, when)
     host = sandbox.amplitude["ingest_eu" if region == "eu" else "ingest"]
     for start in range(0, len(events), 1000):
-        response = requests.post(f"{host}/2/httpapi", json={"api_key": sandbox.amplitude["api_key"],
-                                                             "events": events[start:start + 1000]}, timeout=30)
+        response = requests.post(
+            f"{host}/2/httpapi",
+            json={"api_key": sandbox.amplitude["api_key"], "events": events[start : start + 1000]},
+            timeout=30,
+        )
         assert response.status_code == 200, response.text
 
 
 def make_events(n: int, when: datetime, *, prefix: str = "e", users: int = 3, **extra: Any) -> list[dict[str, Any]]:
     ms = int(when.timestamp() * 1000)
     return [
-        {"user_id": f"user-{i % users:04d}", "device_id": f"device-{i % users:04d}", "event_type": extra.get("event_type", "view"),
-         "time": ms + i, "insert_id": f"{prefix}-{when:%Y%m%d%H}-{i}", "session_id": ms - (i % 2) * 1000,
-         **{k: v for k, v in extra.items() if k != "event_type"}}
+        {
+            "user_id": f"user-{i % users:04d}",
+            "device_id": f"device-{i % users:04d}",
+            "event_type": extra.get("event_type", "view"),
+            "time": ms + i,
+            "insert_id": f"{prefix}-{when:%Y%m%d%H}-{i}",
+            "session_id": ms - (i % 2) * 1000,
+            **{k: v for k, v in extra.items() if k != "event_type"},
+        }
         for i in range(n)
     ]
 
@@ -86,9 +95,7 @@ _CATALOG: dict[str, Any] = {}
 def catalog(selected: tuple[str, ...] | set[str], deselected: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     """The tap's discovered catalog with `selected` streams selected and the (stream, field)s of `deselected` not."""
     if not _CATALOG:
-        out = subprocess.run([sys.executable, "-m", "tap_amplitude", "--config", _dummy_config(), "--discover"],
-                             capture_output=True, text=True, check=True)
-        _CATALOG.update(json.loads(out.stdout))
+        _CATALOG.update(_discover())
     result = json.loads(json.dumps(_CATALOG))
     for entry in result["streams"]:
         for meta in entry["metadata"]:
@@ -99,15 +106,29 @@ def catalog(selected: tuple[str, ...] | set[str], deselected: tuple[tuple[str, s
     return result
 
 
-def _dummy_config() -> str:
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / "tap-amplitude-dummy-config.json"
-    path.write_text(json.dumps({"api_key": "x", "secret_key": "y", "start_date": "2024-01-01T00:00:00Z"}))
-    return str(path)
+def _discover() -> dict[str, Any]:
+    """`--discover` with placeholder keys, its config in a directory of its own (test sessions run side by side)."""
+    with tempfile.TemporaryDirectory(prefix="tap-amplitude-discover-") as workdir:
+        config = Path(workdir) / "config.json"
+        config.write_text(json.dumps({"api_key": "x", "secret_key": "y", "start_date": "2024-01-01T00:00:00Z"}))
+        out = subprocess.run(
+            [sys.executable, "-m", "tap_amplitude", "--config", str(config), "--discover"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return json.loads(out.stdout)
 
 
-def run_tap(tmp_path: Path, config: dict[str, Any], *, streams: tuple[str, ...] = ("events",),
-            state: dict[str, Any] | None = None, timeout: float = 120,
-            deselected: tuple[tuple[str, str], ...] = ()) -> TapRun:
+def run_tap(
+    tmp_path: Path,
+    config: dict[str, Any],
+    *,
+    streams: tuple[str, ...] = ("events",),
+    state: dict[str, Any] | None = None,
+    timeout: float = 120,
+    deselected: tuple[tuple[str, str], ...] = (),
+) -> TapRun:
     tmp_path.mkdir(parents=True, exist_ok=True)
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
@@ -118,7 +139,7 @@ def run_tap(tmp_path: Path, config: dict[str, Any], *, streams: tuple[str, ...] 
         state_file = tmp_path / "state.json"
         state_file.write_text(json.dumps(state))
         args += ["--state", str(state_file)]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(args, check=False, capture_output=True, text=True, timeout=timeout)
     messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return TapRun(done.returncode, done.stdout, done.stderr, messages)
 

@@ -15,17 +15,28 @@ PROJECT_ID = 374182
 def seed_users(sandbox, n: int) -> None:
     events = make_events(n, at(0.5), users=n, event_type="signup")
     for i, event in enumerate(events):
-        event["user_properties"] = {"email": f"u{i}@example.com", "plan": "pro" if i % 2 else "free",
-                                    "tags": ["a", "b"]}
+        event["user_properties"] = {
+            "email": f"u{i}@example.com",
+            "plan": "pro" if i % 2 else "free",
+            "tags": ["a", "b"],
+        }
     ingest(sandbox, events, when=at(0.5))
 
 
 def upload_cohort(sandbox, name: str, user_ids: list[str]) -> str:
     response = requests.post(
         f"{sandbox.amplitude['api']}/api/3/cohorts/upload",
-        json={"name": name, "app_id": PROJECT_ID, "id_type": "BY_USER_ID", "ids": user_ids, "owner": "qa@example.com",
-              "published": True},
-        auth=(sandbox.amplitude["api_key"], sandbox.amplitude["secret_key"]), timeout=30)
+        json={
+            "name": name,
+            "app_id": PROJECT_ID,
+            "id_type": "BY_USER_ID",
+            "ids": user_ids,
+            "owner": "qa@example.com",
+            "published": True,
+        },
+        auth=(sandbox.amplitude["api_key"], sandbox.amplitude["secret_key"]),
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     return response.json()["cohortId"]
 

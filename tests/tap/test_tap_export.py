@@ -36,14 +36,29 @@ def seed_hours(sandbox, counts: dict[int, int], **extra):
 
 def test_one_download_per_window_feeds_events_users_and_revenue(sandbox, tap_dir):
     seed_hours(sandbox, {0: 4, 1: 3})
-    ingest(sandbox, make_events(2, at(1.7), prefix="buy", event_type="purchase", users=1,
-                                price=9.5, quantity=2, productId="sku-1", currency="EUR"), when=at(1.7))
+    ingest(
+        sandbox,
+        make_events(
+            2,
+            at(1.7),
+            prefix="buy",
+            event_type="purchase",
+            users=1,
+            price=9.5,
+            quantity=2,
+            productId="sku-1",
+            currency="EUR",
+        ),
+        when=at(1.7),
+    )
     set_clock(sandbox, at(10.2))  # newest final hour: 07
     run = run_tap(tap_dir(), base_config(sandbox), streams=("events", "users", "revenue"))
     assert run.returncode == 0, run.stderr
     assert len(run.records("events")) == 9 and len(set(uuids(run))) == 9
     revenue = run.records("revenue")
-    assert [(r["revenue"], r["price"], r["quantity"], r["product_id"], r["currency"]) for r in revenue] == [(19.0, 9.5, 2, "sku-1", "EUR")] * 2
+    assert [(r["revenue"], r["price"], r["quantity"], r["product_id"], r["currency"]) for r in revenue] == [
+        (19.0, 9.5, 2, "sku-1", "EUR")
+    ] * 2
     assert {r["uuid"] for r in revenue} <= set(uuids(run))
     users = {u["user_id"]: u for u in run.records("users")}
     assert set(users) == {"user-0000", "user-0001", "user-0002"}
@@ -73,8 +88,12 @@ def test_sdk_record_path_matches_the_direct_one_when_fields_are_deselected_or_ma
     def without(records, *fields):
         return [{k: v for k, v in r.items() if k not in fields} for r in records]
 
-    deselected = run_tap(tap_dir(), base_config(sandbox), streams=streams,
-                         deselected=(("events", "ip_address"), ("users", "city"), ("revenue", "currency")))
+    deselected = run_tap(
+        tap_dir(),
+        base_config(sandbox),
+        streams=streams,
+        deselected=(("events", "ip_address"), ("users", "city"), ("revenue", "currency")),
+    )
     assert deselected.returncode == 0, deselected.stderr
     assert deselected.records("events") == without(direct.records("events"), "ip_address")
     assert deselected.records("users") == without(direct.records("users"), "city")
@@ -82,8 +101,7 @@ def test_sdk_record_path_matches_the_direct_one_when_fields_are_deselected_or_ma
     schema = next(m for m in deselected.messages if m["type"] == "SCHEMA" and m["stream"] == "events")["schema"]
     assert "ip_address" not in schema["properties"]
 
-    maps = {"stream_maps": {"events": {"city_upper": "str(city).upper()"},
-                            "revenue": {"__alias__": "orders"}}}
+    maps = {"stream_maps": {"events": {"city_upper": "str(city).upper()"}, "revenue": {"__alias__": "orders"}}}
     mapped = run_tap(tap_dir(), base_config(sandbox, **maps), streams=streams)
     assert mapped.returncode == 0, mapped.stderr
     assert [r.pop("city_upper") for r in mapped.records("events")] == ["PARIS"] * 7
@@ -141,8 +159,12 @@ def raw_export_bytes(sandbox, hour: str) -> int:
 
     import requests
 
-    response = requests.get(f"{sandbox.amplitude['api']}/api/2/export", params={"start": hour, "end": hour},
-                            auth=(sandbox.amplitude["api_key"], sandbox.amplitude["secret_key"]), timeout=30)
+    response = requests.get(
+        f"{sandbox.amplitude['api']}/api/2/export",
+        params={"start": hour, "end": hour},
+        auth=(sandbox.amplitude["api_key"], sandbox.amplitude["secret_key"]),
+        timeout=30,
+    )
     assert response.status_code == 200
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         size = sum(len(gzip.decompress(archive.read(name))) for name in archive.namelist())
@@ -220,8 +242,19 @@ def test_sigterm_while_the_next_window_downloads_leaves_clean_output_and_a_resum
     work.mkdir(parents=True)
     (work / "config.json").write_text(json.dumps(config))
     (work / "catalog.json").write_text(json.dumps(catalog(("events",))))
-    tap = subprocess.Popen([sys.executable, "-m", "tap_amplitude", "--config", str(work / "config.json"),
-                            "--catalog", str(work / "catalog.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tap = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tap_amplitude",
+            "--config",
+            str(work / "config.json"),
+            "--catalog",
+            str(work / "catalog.json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     lines = []
     while not any(b'"replication_key_value":"2024-03-02T02:00:00+00:00"' in line for line in lines):
         line = tap.stdout.readline()
@@ -250,17 +283,22 @@ def test_resume_from_a_mid_run_state(sandbox, tap_dir):
     hour_states = [s for s in full.states if bookmark(s)]
     middle = next(s for s in hour_states if bookmark(s) == at(2).isoformat())  # as if killed after hour 01
     resumed = run_tap(tap_dir(), config, state=middle)
-    assert sorted(uuids(resumed)) == sorted(r["uuid"] for r in full.records("events")
-                                            if r["server_upload_time"] >= at(2).isoformat())
+    assert sorted(uuids(resumed)) == sorted(
+        r["uuid"] for r in full.records("events") if r["server_upload_time"] >= at(2).isoformat()
+    )
     assert len(uuids(full)) == total
     # every STATE the tap wrote is an hour boundary: a kill at any point resumes cleanly
     assert all(bookmark(s).endswith(":00:00+00:00") for s in hour_states)
 
 
 def test_event_type_filters(sandbox, tap_dir):
-    ingest(sandbox, make_events(3, at(0.5), prefix="v", event_type="view")
-           + make_events(2, at(0.5), prefix="c", event_type="click")
-           + make_events(1, at(0.5), prefix="p", event_type="purchase", price=1.0), when=at(0.5))
+    ingest(
+        sandbox,
+        make_events(3, at(0.5), prefix="v", event_type="view")
+        + make_events(2, at(0.5), prefix="c", event_type="click")
+        + make_events(1, at(0.5), prefix="p", event_type="purchase", price=1.0),
+        when=at(0.5),
+    )
     set_clock(sandbox, at(6))
     streams = ("events", "revenue", "users")
     only = run_tap(tap_dir(), base_config(sandbox, event_types_include=["click", "purchase"]), streams=streams)
@@ -279,7 +317,11 @@ def test_eu_routing(sandbox, tap_dir):
     set_clock(sandbox, at(6))
     eu = run_tap(tap_dir(), base_config(sandbox, data_center="EU", api_url=sandbox.amplitude["api_eu"]))
     assert eu.returncode == 0, eu.stderr
-    assert sorted(r["$insert_id"] for r in eu.records("events")) == ["eu-2024030200-0", "eu-2024030200-1", "eu-2024030200-2"]
+    assert sorted(r["$insert_id"] for r in eu.records("events")) == [
+        "eu-2024030200-0",
+        "eu-2024030200-1",
+        "eu-2024030200-2",
+    ]
     assert {r["app"] for r in eu.records("events")} == {374183}
     assert export_calls(sandbox, "amplitude_api_eu") == 1 and export_calls(sandbox, "amplitude_api") == 0
 
@@ -289,8 +331,15 @@ def test_transient_failures_and_non_zip_bodies_are_retried(sandbox, tap_dir):
     set_clock(sandbox, at(6))
     sandbox.fault(action="status", service="amplitude_api", path="/api/2/export", status=503, count=1)
     sandbox.fault(action="status", service="amplitude_api", path="/api/2/export", status=429, count=1)
-    sandbox.fault(action="status", service="amplitude_api", path="/api/2/export", status=200, count=1,
-                  body="<html>maintenance</html>", headers={"Content-Type": "text/html"})
+    sandbox.fault(
+        action="status",
+        service="amplitude_api",
+        path="/api/2/export",
+        status=200,
+        count=1,
+        body="<html>maintenance</html>",
+        headers={"Content-Type": "text/html"},
+    )
     run = run_tap(tap_dir(), base_config(sandbox))
     assert run.returncode == 0, run.stderr
     assert len(run.records("events")) == 3
@@ -300,8 +349,7 @@ def test_transient_failures_and_non_zip_bodies_are_retried(sandbox, tap_dir):
 
 def test_unexpected_404_is_an_error_not_an_empty_window(sandbox, tap_dir):
     set_clock(sandbox, at(6))
-    sandbox.fault(action="status", service="amplitude_api", path="/api/2/export", status=404, count=1,
-                  body="Not Found")
+    sandbox.fault(action="status", service="amplitude_api", path="/api/2/export", status=404, count=1, body="Not Found")
     run = run_tap(tap_dir(), base_config(sandbox))
     assert run.returncode != 0 and "looks wrong (check api_url)" in run.stderr
     assert bookmark(run) is None
@@ -311,7 +359,10 @@ def test_unexpected_404_is_an_error_not_an_empty_window(sandbox, tap_dir):
     ("override", "expected"),
     [
         ({"secret_key": "wrong-secret-value-123"}, "rejected the secret key"),
-        ({"api_key": "wrong-api-key-value-456"}, "Either api_key is wrong or the project lives in the other data center"),
+        (
+            {"api_key": "wrong-api-key-value-456"},
+            "Either api_key is wrong or the project lives in the other data center",
+        ),
     ],
 )
 def test_credential_errors_say_what_is_wrong_and_never_show_secrets(sandbox, tap_dir, override, expected):

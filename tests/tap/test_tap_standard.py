@@ -13,8 +13,12 @@ pytestmark = STRICT_WARNINGS
 
 
 # Filled in place by `seeded_sandbox` before the suite's runner syncs; valid placeholders for collection.
-CONFIG: dict = {"api_key": "placeholder", "secret_key": "placeholder", "start_date": "2024-03-02T00:00:00+00:00",
-                "api_url": "http://127.0.0.1:9"}
+CONFIG: dict = {
+    "api_key": "placeholder",
+    "secret_key": "placeholder",
+    "start_date": "2024-03-02T00:00:00+00:00",
+    "api_url": "http://127.0.0.1:9",
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -22,9 +26,25 @@ def seeded_sandbox(sandbox_session):
     sandbox = sandbox_session
     sandbox.reset()
     seed_users(sandbox, 4)
-    ingest(sandbox, make_events(3, at(1.5), prefix="buy", event_type="purchase", price=4.5, quantity=2,
-                                productId="sku", revenueType="income", currency="USD", platform="iOS",
-                                country="France", city="Paris", language="fr"), when=at(1.5))
+    ingest(
+        sandbox,
+        make_events(
+            3,
+            at(1.5),
+            prefix="buy",
+            event_type="purchase",
+            price=4.5,
+            quantity=2,
+            productId="sku",
+            revenueType="income",
+            currency="USD",
+            platform="iOS",
+            country="France",
+            city="Paris",
+            language="fr",
+        ),
+        when=at(1.5),
+    )
     set_clock(sandbox, at(2))
     upload_cohort(sandbox, "Standard", ["user-0000", "user-0001"])
     sandbox.configure("amplitude", cohort_request_seconds=0.2)

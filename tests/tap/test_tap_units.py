@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import logging
 import tempfile
 import zipfile
@@ -35,7 +36,7 @@ def test_plan_windows_covers_every_hour_once():
     windows = plan_windows(hour(0), hour(23, day=3), 10)
     assert [w.hours for w in windows] == [10, 10, 10, 10, 8]
     assert windows[0].first == hour(0) and windows[-1].last == hour(23, day=3)
-    for before, after in zip(windows, windows[1:]):
+    for before, after in itertools.pairwise(windows):
         assert after.first == before.end
 
 
@@ -102,7 +103,7 @@ def event(n: int, h: int, **extra) -> dict:
 
 
 def make_zip(hours: dict[int, list[list[dict]]], corrupt_hour: int | None = None) -> io.BufferedRandom:
-    spool = tempfile.TemporaryFile()
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  (returned to the test)
     with zipfile.ZipFile(spool, "w") as archive:
         for h, partitions in hours.items():
             for n, events in enumerate(partitions):
@@ -130,13 +131,15 @@ def test_corrupt_gzip_member_fails_loudly_naming_the_hour():
     spool = make_zip({3: [[event(n, 3) for n in range(200)]]}, corrupt_hour=3)
     with ExportArchive(spool, Window(hour(0), hour(5))) as archive:
         archive.verify()  # the zip itself is sound: the damage is inside the gzip member
-        (h, names), = archive.hours()
-        with pytest.raises(CorruptExport, match=r"hour 2024-03-02T03:00Z is corrupt: member 374182/374182_2024-03-02_3#0"):
+        ((h, names),) = archive.hours()
+        with pytest.raises(
+            CorruptExport, match=r"hour 2024-03-02T03:00Z is corrupt: member 374182/374182_2024-03-02_3#0"
+        ):
             list(archive.events(h, names[0], EventDecoder().decode))
 
 
 def zip_of_members(members: dict[str, bytes]) -> io.BufferedRandom:
-    spool = tempfile.TemporaryFile()
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  (returned to the test)
     with zipfile.ZipFile(spool, "w") as archive:
         for name, body in members.items():
             archive.writestr(name, body)
@@ -158,7 +161,8 @@ def test_archive_reads_concatenated_gzip_members_padding_blank_lines_and_long_me
     body = gzip.compress(ndjson(many[:1000]) + b"\n  \n") + gzip.compress(ndjson(many[1000:])) + b"\0" * 16
     assert [e.uuid for e in read_member(body)] == [e["uuid"] for e in many]
     assert [e.uuid for e in read_member(ndjson(many[:3]), name="374182/374182_2024-03-02_3#0.json")] == [
-        e["uuid"] for e in many[:3]]  # a member that is not gzipped
+        e["uuid"] for e in many[:3]
+    ]  # a member that is not gzipped
     assert read_member(b"") == []
 
 
@@ -177,8 +181,18 @@ def test_truncated_gzip_member_and_non_object_lines_fail_naming_the_hour():
 
 def test_conformer_types_every_field_cheaply():
     conformer = Conformer()
-    record = conformer.event(event(7, 4, event_id="12", location_lat=48, paying="true", app=374182.0,
-                                   user_properties={"plan": "pro"}, unknown_field=1))
+    record = conformer.event(
+        event(
+            7,
+            4,
+            event_id="12",
+            location_lat=48,
+            paying="true",
+            app=374182.0,
+            user_properties={"plan": "pro"},
+            unknown_field=1,
+        )
+    )
     assert record["event_id"] == 12 and record["app"] == 374182
     assert record["location_lat"] == 48.0 and record["paying"] is True
     assert record["server_upload_time"] == "2024-03-02T04:10:07.000000+00:00"
@@ -192,8 +206,17 @@ def decoded(raw: dict):
 
 
 def test_decoder_fast_path_builds_the_same_record_as_the_conformer():
-    raw = event(5, 4, event_properties={"page": "/", "n": [1, {"a": None}]}, user_properties={"plan": "pro"},
-                location_lat=48, paying=True, amplitude_attribution_ids=["a"], unknown_field=1, **{"$insert_id": "i-5"})
+    raw = event(
+        5,
+        4,
+        event_properties={"page": "/", "n": [1, {"a": None}]},
+        user_properties={"plan": "pro"},
+        location_lat=48,
+        paying=True,
+        amplitude_attribution_ids=["a"],
+        unknown_field=1,
+        **{"$insert_id": "i-5"},
+    )
     decoder = EventDecoder()
     fast = decoder.decode(msgspec.json.encode(raw))
     assert decoder.conformed == 0
@@ -203,9 +226,19 @@ def test_decoder_fast_path_builds_the_same_record_as_the_conformer():
     assert fast.event_time == "2024-03-02T04:09:05.123000+00:00"
 
 
-@pytest.mark.parametrize("odd", [{"event_id": "12"}, {"app": 374182.0}, {"paying": "true"}, {"city": 7},
-                                 {"user_properties": "not an object"}, {"event_time": "2024-03-02 04:09:05"},
-                                 {"server_upload_time": "yesterday"}, {"location_lat": True}])
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"event_id": "12"},
+        {"app": 374182.0},
+        {"paying": "true"},
+        {"city": 7},
+        {"user_properties": "not an object"},
+        {"event_time": "2024-03-02 04:09:05"},
+        {"server_upload_time": "yesterday"},
+        {"location_lat": True},
+    ],
+)
 def test_decoder_sends_lines_that_do_not_fit_through_the_conformer(odd):
     raw = event(5, 4, **odd)
     decoder = EventDecoder()
@@ -214,14 +247,26 @@ def test_decoder_sends_lines_that_do_not_fit_through_the_conformer(odd):
     assert record == Conformer().event(raw)
     field = next(iter(odd))
     assert decoder.conformer.fixed.get(field, 0) + decoder.conformer.dropped.get(field, 0) == (
-        0 if field == "event_time" else 1)  # a second-precision timestamp is valid, only slower
+        0 if field == "event_time" else 1
+    )  # a second-precision timestamp is valid, only slower
 
 
 def test_revenue_from_revenue_or_price_times_quantity():
     plain = decoded(event(1, 1))
     assert revenue_record(plain) is None
-    priced = decoded(event(2, 1, event_properties={"$price": 2.5, "$quantity": 3, "$productId": "sku",
-                                                   "$currency": "eur", "$revenueType": "income"}))
+    priced = decoded(
+        event(
+            2,
+            1,
+            event_properties={
+                "$price": 2.5,
+                "$quantity": 3,
+                "$productId": "sku",
+                "$currency": "eur",
+                "$revenueType": "income",
+            },
+        )
+    )
     line = revenue_record(priced)
     assert (line["revenue"], line["price"], line["quantity"], line["currency"]) == (7.5, 2.5, 3, "EUR")
     assert line["event_time"] == "2024-03-02T01:09:02.123000+00:00" and line["uuid"] == priced.uuid
@@ -247,7 +292,9 @@ def test_users_keep_the_latest_properties_and_count_sessions():
 # -- client and cohorts ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["https://amplitude.com", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:2"])
+@pytest.mark.parametrize(
+    "url", ["https://amplitude.com", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:2"]
+)
 def test_allowed_urls(url):
     check_url_scheme(url, "api_url")
 
@@ -261,14 +308,16 @@ def test_plain_http_only_for_loopback(url):
 def _response(status: int, details: str) -> requests.Response:
     response = requests.Response()
     response.status_code = status
-    response._content = msgspec.json.encode({"error": {"http_code": status, "type": "unspecified",
-                                                       "metadata": {"details": details}}})
+    response._content = msgspec.json.encode(
+        {"error": {"http_code": status, "type": "unspecified", "metadata": {"details": details}}}
+    )
     return response
 
 
 def test_credential_errors_name_the_cause_without_secrets():
-    client = AmplitudeClient({"api_key": "KEY-123456", "secret_key": "SECRET-98765", "data_center": "US"},
-                             logging.getLogger("test"))
+    client = AmplitudeClient(
+        {"api_key": "KEY-123456", "secret_key": "SECRET-98765", "data_center": "US"}, logging.getLogger("test")
+    )
     key = str(client.credentials_error(_response(403, "Invalid API Key")))
     assert "api_key" in key and "data_center=EU" in key
     secret = str(client.credentials_error(_response(403, "Invalid API/Secret Key combination")))
@@ -312,8 +361,12 @@ def test_direct_record_lines_match_the_sdk_writer_and_keep_message_order(monkeyp
     output.flush()
     stdout.seek(0)
     lines = [msgspec.json.decode(line) for line in stdout.read().splitlines()]
-    assert [(m["type"], m.get("stream")) for m in lines] == [("RECORD", "events"), ("RECORD", "revenue"),
-                                                           ("STATE", None), ("RECORD", "events")]
+    assert [(m["type"], m.get("stream")) for m in lines] == [
+        ("RECORD", "events"),
+        ("RECORD", "revenue"),
+        ("STATE", None),
+        ("RECORD", "events"),
+    ]
     assert lines[1]["version"] == 7 and lines[1]["record"] == {"uuid": "u", "revenue": 1.5}
     extracted = datetime.fromisoformat(lines[0]["time_extracted"])
     assert abs(datetime.now(UTC) - extracted) < timedelta(minutes=1)

@@ -29,7 +29,9 @@ def plugin(kind: str, name: str) -> dict:
 
 @pytest.mark.parametrize(("kind", "name"), [("extractors", "tap-amplitude"), ("loaders", "target-brevo")])
 def test_every_setting_is_declared_with_its_description(kind: str, name: str) -> None:
-    about = json.loads(subprocess.run([str(BIN / name), "--about", "--format=json"], capture_output=True, text=True, check=True).stdout)
+    about = json.loads(
+        subprocess.run([str(BIN / name), "--about", "--format=json"], capture_output=True, text=True, check=True).stdout
+    )
     properties = about["settings"]["properties"]
     declared = {s["name"]: s for s in plugin(kind, name)["settings"]}
     expected = set(properties) - SDK_BUILTINS
