@@ -157,9 +157,26 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "orders_historical",
+        th.CustomType({"type": ["boolean", "string"], "enum": [True, False, "auto", "true", "false"]}),
+        default="auto",
+        description="`auto`: an order within `live_window_hours` of now is sent live (`historical: false`, "
+        "Brevo's order automations fire) and an older one historical (`historical: true`, no automation), so "
+        "a backfill triggers nothing. `true` / `false` force every order.",
+    ),
+    th.Property(
+        "live_window_hours",
+        _NUMBER,
+        default=24.0,
+        description="How recent (by its own time, against Brevo's clock at send time) an event or order must "
+        "be to count as live. Older events are not sent, because Brevo automations would fire on them "
+        "(counted as `skipped_too_old` per event type); older orders are sent historical.",
+    ),
+    th.Property(
+        "send_old_events",
         th.BooleanType,
-        default=True,
-        description="Send orders as historical (`historical: true`), so backfills do not trigger automations.",
+        default=False,
+        description="Also send events older than `live_window_hours` (history in Brevo for segments; "
+        "automations triggered by those events will fire).",
     ),
     _fields(
         "cohort_fields",

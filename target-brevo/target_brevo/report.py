@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ class RunReport:
         self.dry_run = dry_run
         self.objects: dict[str, Counter] = defaultdict(Counter)
         self.lists: dict[str, dict[str, Any]] = defaultdict(lambda: Counter())
+        self.event_types: dict[str, Counter] = defaultdict(Counter)  # source event type -> outcomes
+        self.mapped_paths: dict[str, Counter] = defaultdict(Counter)  # property_mapping source -> records, with_value
         self.reject_count = 0
         self.reject_reasons: Counter = Counter()
         self.started = time.monotonic()
@@ -58,6 +61,18 @@ class RunReport:
         if n:
             with self._lock:
                 self.objects[obj][outcome] += n
+
+    def count_event(self, event_type: str, outcome: str, n: int = 1) -> None:
+        with self._lock:
+            self.event_types[event_type][outcome] += n
+
+    def count_mapped(self, paths: Iterable[str], filled: Iterable[str]) -> None:
+        """One record went through `paths`; those in `filled` had a value."""
+        with self._lock:
+            for path in paths:
+                self.mapped_paths[path]["records"] += 1
+            for path in filled:
+                self.mapped_paths[path]["with_value"] += 1
 
     def list_count(self, list_label: str, outcome: str, n: int = 1) -> None:
         with self._lock:
@@ -97,6 +112,8 @@ class RunReport:
             "dry_run": self.dry_run,
             "objects": {name: dict(sorted(c.items())) for name, c in sorted(self.objects.items())},
             "lists": {name: dict(sorted(c.items())) for name, c in sorted(self.lists.items())},
+            "event_types": {name: dict(sorted(c.items())) for name, c in sorted(self.event_types.items())},
+            "property_mapping": {path: dict(c) for path, c in sorted(self.mapped_paths.items())},
             "rejects": {"total": self.reject_count, "by_reason": dict(self.reject_reasons.most_common())},
             "elapsed_seconds": round(time.monotonic() - self.started, 3),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from target_brevo.sinks.members import ListMembersSink
 from target_brevo.sinks.orders import OrdersSink
 
 SinkFactory = Callable[..., BrevoSink]
+LOGGER = logging.getLogger("target_brevo")
 
 
 class Run:
@@ -133,13 +135,26 @@ class Run:
     def _events_sink(self, stream_name: str) -> SinkFactory:
         limits = self.settings.limits
         request = self._request(stream_name, limits.events, limits.events_bytes)
-        delivery = EventDelivery(self.api, self.ledger, self.report, **request)
+        delivery = EventDelivery(
+            self.api,
+            self.ledger,
+            self.report,
+            live_window_seconds=self.settings.live_window_seconds,
+            send_old_events=self.settings.send_old_events,
+            **request,
+        )
         return functools.partial(EventsSink, rules=self.settings.events, delivery=delivery)
 
     def _orders_sink(self, stream_name: str) -> SinkFactory:
         settings = self.settings
         request = self._request(stream_name, settings.limits.orders, settings.limits.orders_bytes)
-        delivery = OrderDelivery(self.api, self.report, historical=settings.orders_historical, **request)
+        delivery = OrderDelivery(
+            self.api,
+            self.report,
+            historical=settings.orders_historical,
+            live_window_seconds=settings.live_window_seconds,
+            **request,
+        )
         return functools.partial(OrdersSink, rules=settings.orders, delivery=delivery)
 
     def _members_sink(self, stream_name: str) -> SinkFactory:
@@ -156,9 +171,24 @@ class Run:
         self.imports.settle()
 
     def finish(self) -> None:
-        """End of input: report mirrors that never saw a complete snapshot."""
+        """End of input: report mirrors that never saw a complete snapshot, and mappings that matched nothing."""
         if self._cohorts is not None:
             self._cohorts.finish()
+        self._warn_unmatched_mappings()
+
+    def _warn_unmatched_mappings(self) -> None:
+        report = self.report
+        for path, counts in report.mapped_paths.items():
+            if not counts["with_value"]:
+                LOGGER.warning(
+                    "property_mapping %r: none of %d records had a value there (check the path)",
+                    path,
+                    counts["records"],
+                )
+        if self.report.objects.get("events"):  # an events stream ran
+            for event_type in self.settings.events.names:
+                if event_type not in report.event_types:
+                    LOGGER.warning("event_mapping %r: no event of this type was seen", event_type)
 
     def summary(self, *, completed: bool) -> dict[str, Any]:
         return {**self.report.summary(self.http.stats), "completed": completed}

@@ -75,7 +75,9 @@ class Settings:
     cohort_definitions: ListRules
     attribute_types: dict[str, str]
     create_missing_attributes: bool
-    orders_historical: bool
+    orders_historical: bool | None  # None: by the order's age
+    live_window_seconds: float
+    send_old_events: bool
     lists: dict[str, ListTarget]
     create_missing_lists: bool
     lists_folder: str
@@ -233,6 +235,14 @@ def _region(read: _Reader) -> str | None:
     return region
 
 
+def _orders_historical(read: _Reader) -> bool | None:
+    value = read.get("orders_historical")
+    forced = {True: True, False: False, "true": True, "false": False, "auto": None}
+    if value not in forced:
+        read.errors.append(f"orders_historical must be auto, true or false, got {value!r}")
+    return forced.get(value)
+
+
 def _lists(read: _Reader, mode: str, cap: RemovalCap) -> dict[str, ListTarget]:
     return {
         str(key): target
@@ -323,7 +333,9 @@ def parse_settings(config: dict[str, Any]) -> Settings:
         cohort_definitions=definitions,
         attribute_types=_attribute_types(read),
         create_missing_attributes=read.flag("create_missing_attributes"),
-        orders_historical=read.flag("orders_historical"),
+        orders_historical=_orders_historical(read),
+        live_window_seconds=read.number("live_window_hours") * 3600,
+        send_old_events=read.flag("send_old_events"),
         lists=_lists(read, mode, cap),
         create_missing_lists=read.flag("create_missing_lists"),
         lists_folder=str(read.get("lists_folder")),

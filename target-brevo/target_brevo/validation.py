@@ -25,7 +25,7 @@ class CompiledValidator(BaseJSONSchemaValidator):
         try:
             self._validate(record)
         except fastjsonschema.JsonSchemaValueException as exc:
-            raise InvalidRecord(f"Record Message Validation Error: {exc.message}", record) from exc
+            raise InvalidRecord(exc.message, record) from exc
 
 
 def validator_for(schema: dict[str, Any]) -> BaseJSONSchemaValidator:

@@ -3,6 +3,9 @@ warning each), which exercises parsing, validation, routing and STATE handling w
 
 from __future__ import annotations
 
+import io
+from importlib import resources
+
 import pytest
 from singer_sdk.testing import get_target_test_class
 from target_brevo.target import TargetBrevo
@@ -16,3 +19,21 @@ class TestTargetBrevo(StandardTargetTests):  # type: ignore[misc, valid-type]
     @pytest.fixture(scope="class")
     def resource(self):
         return "resource"
+
+    def test_target_record_missing_key_property(self, tmp_path):
+        """A deliberate departure from the SDK's suite, which expects MissingKeyPropertiesError: a record
+        without its key property goes to the rejects file with its reason and the run goes on."""
+        lines = resources.files("singer_sdk.testing") / "target_test_streams" / "record_missing_key_property.singer"
+        config = {
+            **SAMPLE_CONFIG,
+            "stream_types": {"test_record_missing_key_property": "contacts"},
+            "rejects_file": str(tmp_path / "rejects.jsonl"),
+            "dry_run": True,
+        }
+        target = TargetBrevo(config=config)
+        with pytest.MonkeyPatch.context() as patch:
+            # no Brevo here: the attribute list is all the contacts sink asks for before its first record
+            patch.setattr("target_brevo.brevo.api.BrevoApi.attribute_types", lambda self: {})
+            target.listen(io.StringIO(lines.read_text()))
+        rejected = (tmp_path / "rejects.jsonl").read_text()
+        assert "missing key properties: id" in rejected

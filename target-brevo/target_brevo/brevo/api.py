@@ -68,6 +68,14 @@ class BrevoApi:
     def __init__(self, http: BrevoHttp) -> None:
         self.http = http
 
+    def now(self) -> float:
+        """Brevo's clock (epoch seconds): what is "live" is measured against it, so a sandbox with a moved
+        clock and the real service behave alike. Read from the `Date` of Brevo's answers; before the first
+        answer, from the cheapest call (the attribute list)."""
+        if not self.http.clock_known:
+            self.http.call("GET", "/contacts/attributes")
+        return self.http.now()
+
     # -- contact attributes -------------------------------------------------------------------
     def attribute_types(self) -> dict[str, str]:
         """Brevo type of every contact attribute, by upper-case name."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import ipaddress
 import logging
 import random
@@ -108,6 +110,7 @@ class BrevoHttp:
         self.stats = CallStats()
         self._sleep = sleep
         self._windows: dict[str, _Window] = {}
+        self._clock_offset: float | None = None
         self._lock = threading.Lock()
         self.session = requests.Session()
         self.session.headers.update(
@@ -118,6 +121,19 @@ class BrevoHttp:
                 "user-agent": USER_AGENT,
             }
         )
+
+    def now(self) -> float:
+        """Brevo's time (epoch seconds) as its last `Date` header told it, else this machine's."""
+        return time.time() + (self._clock_offset or 0.0)
+
+    @property
+    def clock_known(self) -> bool:
+        return self._clock_offset is not None
+
+    def _set_clock(self, date: str | None) -> None:
+        if date:
+            with contextlib.suppress(TypeError, ValueError):
+                self._clock_offset = email.utils.parsedate_to_datetime(date).timestamp() - time.time()
 
     def redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
@@ -148,6 +164,7 @@ class BrevoHttp:
                 self._backoff(label, failures, type(exc).__name__, BrevoError(f"{label}: no answer"))
                 continue
             response = _parse(raw)
+            self._set_clock(response.headers.get("date"))
             self.stats.statuses[f"{label} {response.status}"] += 1
             self._observe(bucket, response.headers)
             if response.status == 429:

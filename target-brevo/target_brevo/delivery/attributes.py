@@ -26,24 +26,28 @@ class AttributeCatalog:
     _known: dict[str, str] | None = field(default=None, init=False)
 
     def types_for(self, mapping: dict[str, str], schema: dict[str, Any]) -> dict[str, str]:
-        """Brevo type of every attribute `mapping` (source path -> attribute) writes."""
+        """Brevo type of every attribute `mapping` (source path -> attribute) writes: Brevo's own for the
+        attributes it has; for the others the configured one, else one derived from the stream schema."""
         if self._known is None:
             self._known = self.api.attribute_types()
-        known = self._known
         types: dict[str, str] = {}
         for source, name in mapping.items():
-            if name in known:
-                types[name] = known[name]
-                continue
-            if name in BUILT_IN_ATTRIBUTES:
+            if name in self._known:
+                types[name] = self._known[name]
+            elif name in BUILT_IN_ATTRIBUTES:
                 types[name] = "text"
-                continue
-            wanted = self.configured_types.get(name) or attribute_type_from_schema(schema_at(schema, source))
-            self._create(name, wanted)
-            known[name] = types[name] = wanted
+            else:
+                types[name] = self.configured_types.get(name) or attribute_type_from_schema(schema_at(schema, source))
         return types
 
-    def _create(self, name: str, attribute_type: str) -> None:
+    def ensure(self, name: str, attribute_type: str) -> None:
+        """Create the attribute in Brevo if it is missing: called once a mapped value for it is seen, so a
+        mapping that never matches creates nothing."""
+        if self._known is None:
+            self._known = self.api.attribute_types()
+        if name in self._known or name in BUILT_IN_ATTRIBUTES:
+            return
+        self._known[name] = attribute_type
         if not self.create_missing:
             LOGGER.warning(
                 "Brevo has no contact attribute %s and create_missing_attributes is off: Brevo will ignore its values",

@@ -24,19 +24,33 @@ class EventDelivery(RecordRequest):
 
     envelope_bytes = EVENTS_ENVELOPE_BYTES
 
-    def __init__(self, api: BrevoApi, ledger: Ledger, report: RunReport, **request: Any) -> None:
+    def __init__(
+        self,
+        api: BrevoApi,
+        ledger: Ledger,
+        report: RunReport,
+        *,
+        live_window_seconds: float,
+        send_old_events: bool,
+        **request: Any,
+    ) -> None:
         super().__init__(api, report, **request)
         self.ledger = ledger
+        self.live_window_seconds = live_window_seconds
+        self.send_old_events = send_old_events
 
-    def put(self, event: BrevoItem, record: dict[str, Any]) -> None:
+    def put(self, event: BrevoItem, record: dict[str, Any], event_type: str) -> None:
+        held = HeldItem(event, record, event_type)
         if event.key in self._batch:
-            self.report.count(self.report_as, "duplicates_in_input")
-            return
-        if self.ledger.is_delivered(LEDGER_KIND, event.key):
+            self._count([held], "duplicates_in_input")
+        elif self.ledger.is_delivered(LEDGER_KIND, event.key):
             # also covers a repeat of an event sent earlier in this run
-            self.report.count(self.report_as, "skipped_already_delivered")
-            return
-        self._hold_item(event, record)
+            self._count([held], "skipped_already_delivered")
+        elif not self.send_old_events and event.occurred_at < self.api.now() - self.live_window_seconds:
+            # sent now, it would fire automations for something long past
+            self._count([held], "skipped_too_old")
+        else:
+            self._hold_item(event, record, event_type)
 
     def _send_once(self, items: list[HeldItem]) -> int:
         keys = [held.item.key for held in items]
@@ -51,7 +65,7 @@ class EventDelivery(RecordRequest):
             self.ledger.mark_delivered(LEDGER_KIND, [key for i, key in enumerate(keys) if i not in failed])
             self.ledger.forget(LEDGER_KIND, [keys[i] for i in failed])
         accepted = len(items) - len(failed)
-        self.report.count(self.report_as, "sent", accepted)
+        self._count([held for i, held in enumerate(items) if i not in failed], "sent")
         if failed:
             self.report.count(self.report_as, "partial_batches")
         for index, message in sorted(failed.items()):

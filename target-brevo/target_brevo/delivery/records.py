@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 import orjson
@@ -13,10 +14,12 @@ from target_brevo.report import RunReport
 
 
 class HeldItem(NamedTuple):
-    """A mapped item and the record it came from (for the rejects file)."""
+    """A mapped item, the record it came from (for the rejects file) and its source event type (for the
+    summary's counts per type; empty for orders)."""
 
     item: BrevoItem
     record: dict[str, Any]
+    event_type: str = ""
 
 
 class RecordRequest(HeldRequest[HeldItem]):
@@ -37,19 +40,23 @@ class RecordRequest(HeldRequest[HeldItem]):
         self.stream = stream
         self.dry_run = dry_run
 
-    def _hold_item(self, item: BrevoItem, record: dict[str, Any]) -> None:
+    def _hold_item(self, item: BrevoItem, record: dict[str, Any], event_type: str = "") -> None:
         size = len(orjson.dumps(item.payload)) + 1
-        held = HeldItem(item, record)
+        held = HeldItem(item, record, event_type)
         if not self._hold(item.key, held, size):
             self._refuse(held, f"{self.item_name} is {size} bytes, over the batch byte limit")
 
     def _send(self, items: list[HeldItem]) -> None:
+        self._send_with(items, self._send_once)
+
+    def _send_with(self, items: list[HeldItem], send_once: Callable[[list[HeldItem]], int]) -> None:
+        """Send `items` with `send_once`, splitting what Brevo refuses; a dry run only counts them."""
         if self.dry_run:
-            self.report.count(self.report_as, "would_send", len(items))
+            self._count(items, "would_send")
             return
         send_splitting(
             items,
-            self._send_once,
+            send_once,
             self._refuse,
             what=self.item_name,
             on_split=lambda: self.report.count(self.report_as, "batch_splits"),
@@ -58,6 +65,13 @@ class RecordRequest(HeldRequest[HeldItem]):
     def _send_once(self, items: list[HeldItem]) -> int:
         """Send one request; returns how many items Brevo accepted."""
         raise NotImplementedError
+
+    def _count(self, items: list[HeldItem], outcome: str) -> None:
+        """Count an outcome for the stream and per source event type."""
+        self.report.count(self.report_as, outcome, len(items))
+        for held in items:
+            if held.event_type:
+                self.report.count_event(held.event_type, outcome)
 
     def _refuse(self, held: HeldItem, reason: str) -> None:
         self.report.reject(self.report_as, self.stream, held.item.key, reason, held.record)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from target_brevo.brevo.api import ContactIdentity
 from target_brevo.mapping.identity import identity_of
-from target_brevo.mapping.values import PHONE_ATTRIBUTES, InvalidValue, coerce_attribute, get_path
+from target_brevo.mapping.values import PHONE_ATTRIBUTES, InvalidValue, coerce_attribute, get_mapped
 
 #: Attributes every Brevo account has: never created, always sent as text.
 BUILT_IN_ATTRIBUTES = frozenset({"EXT_ID"}) | PHONE_ATTRIBUTES
@@ -27,6 +27,7 @@ class ContactRow:
     key: str
     row: dict[str, Any]
     refused: tuple[RefusedValue, ...]
+    filled: tuple[str, ...]  # the mapped source paths that had a value
 
 
 def attribute_mapping(property_mapping: dict[str, str]) -> dict[str, str]:
@@ -47,10 +48,12 @@ class ContactRules:
         `types` is the Brevo type of each mapped attribute."""
         attributes: dict[str, Any] = {}
         refused: list[RefusedValue] = []
+        filled: list[str] = []
         for source, name in self.attributes.items():
-            value = get_path(record, source)
+            value = get_mapped(record, source)
             if value is None or value == "":
                 continue
+            filled.append(source)
             try:
                 attributes[name] = coerce_attribute(name, value, types.get(name, "text"), self.default_region)
             except InvalidValue as exc:
@@ -63,7 +66,7 @@ class ContactRules:
         row: dict[str, Any] = {"attributes": attributes}
         if identity.email:
             row["email"] = identity.email
-        return ContactRow(row_key(row), row, tuple(refused))
+        return ContactRow(row_key(row), row, tuple(refused), tuple(filled))
 
     def _why(self, name: str, value: Any, exc: InvalidValue) -> str:
         shown = str(value)[:60]

@@ -16,18 +16,12 @@ from target_brevo.mapping.values import (
     normalise_name,
     normalise_properties,
     to_datetime_iso,
+    to_epoch,
     to_identifier,
     to_text,
 )
 
 DEFAULT_EVENT_FIELDS = {"uuid": "uuid", "name": "event_type", "time": "event_time", "properties": "event_properties"}
-
-
-@dataclass(frozen=True)
-class UnmappedEvent:
-    """An event type without an `event_mapping` entry, not forwarded."""
-
-    event_type: str
 
 
 @dataclass(frozen=True)
@@ -40,17 +34,21 @@ class EventRules:
     contact_properties: dict[str, str]
     identity: IdentityRules
 
-    def to_event(self, record: dict[str, Any]) -> BrevoItem | UnmappedEvent:
-        """The Brevo event of `record`, keyed for the ledger by the source uuid (else a hash of the record);
-        InvalidValue when it cannot be one."""
-        fields = self.fields
-        event_type = to_identifier(get_path(record, fields["name"]))
+    def event_type(self, record: dict[str, Any]) -> str:
+        """The record's source event type; InvalidValue when it has none."""
+        event_type = to_identifier(get_path(record, self.fields["name"]))
         if not event_type:
-            raise InvalidValue(f"no event name in {fields['name']!r}")
+            raise InvalidValue(f"no event name in {self.fields['name']!r}")
+        return event_type
+
+    def to_event(self, record: dict[str, Any], event_type: str) -> BrevoItem | None:
+        """The Brevo event of a record of `event_type`, keyed for the ledger by the source uuid (else a hash
+        of the record); None for an unmapped type not forwarded. InvalidValue when it cannot be one."""
+        fields = self.fields
         name = self.names.get(event_type)
         if name is None:
             if not self.forward_unmapped:
-                return UnmappedEvent(event_type)
+                return None
             name = normalise_name(event_type)
             if not name:
                 raise InvalidValue(f"event name {event_type!r} has no allowed character left after normalisation")
@@ -60,8 +58,9 @@ class EventRules:
             raise InvalidValue("no identifier: the event has no valid email and no ext_id")
         event: dict[str, Any] = {"event_name": name, "identifiers": identifiers}
         when = get_path(record, fields["time"])
-        if when not in (None, ""):
-            event["event_date"] = to_datetime_iso(when)
+        if when in (None, ""):
+            raise InvalidValue(f"no event time in {fields['time']!r}")  # Brevo would stamp it "now"
+        event["event_date"] = to_datetime_iso(when)
         properties = get_path(record, fields["properties"])
         if properties:
             if not isinstance(properties, dict):
@@ -73,7 +72,7 @@ class EventRules:
         contact_properties = self._contact_properties(record)
         if contact_properties:
             event["contact_properties"] = contact_properties
-        return BrevoItem(key, event)
+        return BrevoItem(key, event, to_epoch(when))
 
     def _contact_properties(self, record: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from target_brevo.brevo.api import ContactIdentity
-from target_brevo.mapping.values import get_path, normalise_email, to_identifier
+from target_brevo.mapping.values import get_mapped, normalise_email, to_identifier
 
 DEFAULT_EMAIL_FIELDS = ("email", "user_properties.email", "properties.email")
 DEFAULT_EXT_ID_FIELDS = ("user_id",)
@@ -42,13 +42,13 @@ class IdentityRules:
         """The record's (email, ext_id); an invalid email raises InvalidValue."""
         email = None
         for path in self.email_fields:
-            value = get_path(record, path)
+            value = get_mapped(record, path)
             if value not in (None, ""):
                 email = normalise_email(value)
                 break
         ext_id = None
         for path in self.ext_id_fields:
-            ext_id = to_identifier(get_path(record, path))
+            ext_id = to_identifier(get_mapped(record, path))
             if ext_id:
                 break
         return ContactIdentity(email, ext_id)

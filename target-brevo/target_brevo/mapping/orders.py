@@ -12,6 +12,7 @@ from target_brevo.mapping.values import (
     content_key,
     get_path,
     to_datetime_iso,
+    to_epoch,
     to_identifier,
     to_number,
     to_text,
@@ -75,7 +76,7 @@ class OrderRules:
         }
         if meta:
             order["metaInfo"] = meta
-        return BrevoItem(order_id, order)
+        return BrevoItem(order_id, order, to_epoch(created))
 
     def _amounts(self, record: dict[str, Any]) -> tuple[int | float, int | float, int | float]:
         """(amount, unit price, quantity): the amount is revenue, else price x quantity."""

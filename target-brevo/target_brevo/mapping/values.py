@@ -18,6 +18,7 @@ from target_brevo.mapping.jsonsafe import iso_utc, json_safe, number
 
 BREVO_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_-]+")
+USER_PROPERTIES = "user_properties"
 PHONE_ATTRIBUTES = frozenset({"SMS", "WHATSAPP", "LANDLINE_NUMBER"})
 ATTRIBUTE_TYPES = ("text", "date", "float", "boolean", "multiple-choice", "id", "category", "user")
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
@@ -30,10 +31,12 @@ class InvalidValue(ValueError):
 
 @dataclass(frozen=True)
 class BrevoItem:
-    """One item of a Brevo bulk request (an event, an order) and the key that makes it unique."""
+    """One item of a Brevo bulk request (an event, an order), the key that makes it unique, and when it
+    happened (epoch seconds)."""
 
     key: str
     payload: dict[str, Any]
+    occurred_at: float
 
 
 def get_path(record: dict[str, Any], path: str) -> Any:
@@ -48,11 +51,46 @@ def get_path(record: dict[str, Any], path: str) -> Any:
     return node
 
 
+def get_mapped(record: dict[str, Any], path: str) -> Any:
+    """As `get_path`; then a bare name the record's top level lacks is read under `user_properties`, where
+    Amplitude keeps a user's properties (so `plan_type: PLAN` works on a users stream as written)."""
+    value = get_path(record, path)
+    if value is None and "." not in path and path not in record:
+        nested = record.get(USER_PROPERTIES)
+        if isinstance(nested, dict):
+            return nested.get(path)
+    return value
+
+
+def can_hold(schema: dict[str, Any], path: str) -> bool:
+    """Whether records of `schema` can have a value at `path` as `get_mapped` reads it: False only when a
+    closed object (`additionalProperties: false`, or a non-object type) rules every reading out."""
+    readings = [[path], path.split(".")]
+    if "." not in path:
+        readings.append([USER_PROPERTIES, path])
+    return any(_reachable(schema, parts) for parts in readings)
+
+
+def _reachable(node: dict[str, Any], parts: list[str]) -> bool:
+    if not parts:
+        return True
+    properties = node.get("properties") or {}
+    if parts[0] in properties:
+        return _reachable(properties[parts[0]] or {}, parts[1:])
+    if any(key in node for key in ("anyOf", "oneOf", "allOf", "$ref")):
+        return True
+    types = node.get("type")
+    types = [types] if isinstance(types, str) else (types or ["object"])
+    return "object" in types and node.get("additionalProperties") is not False
+
+
 def schema_at(schema: dict[str, Any], path: str) -> dict[str, Any]:
-    """The JSON schema of the property at `path` ({} when unknown)."""
+    """The JSON schema of the property at `path` as `get_mapped` reads it ({} when unknown)."""
     props = schema.get("properties") or {}
     if path in props:
         return props[path] or {}
+    if "." not in path:
+        path = f"{USER_PROPERTIES}.{path}"
     node: dict[str, Any] = schema
     for part in path.split("."):
         node = (node.get("properties") or {}).get(part) or {}
@@ -160,6 +198,16 @@ def to_date(value: Any) -> str:
             parsed = parsed.astimezone(dt.UTC)
         parsed = parsed.date()
     return parsed.isoformat()
+
+
+def to_epoch(value: Any) -> float:
+    """Epoch seconds of a date or date-time (naive ones are UTC)."""
+    parsed = _to_datetime(value)
+    if not isinstance(parsed, dt.datetime):
+        parsed = dt.datetime(parsed.year, parsed.month, parsed.day, tzinfo=dt.UTC)
+    elif parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
 
 
 def to_datetime_iso(value: Any, *, millis: bool = True) -> str:

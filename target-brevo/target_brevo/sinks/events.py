@@ -1,4 +1,4 @@
-"""events: records -> Brevo custom events, exactly once."""
+"""events: records -> Brevo custom events, exactly once, live ones only unless told otherwise."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from target_brevo.delivery.events import EventDelivery
-from target_brevo.mapping.events import EventRules, UnmappedEvent
+from target_brevo.mapping.events import EventRules
 from target_brevo.sinks.base import DeliverySink
 
 LOGGER = logging.getLogger("target_brevo.events")
@@ -26,14 +26,17 @@ class EventsSink(DeliverySink):
         self._unmapped_noticed: set[str] = set()
 
     def handle(self, record: dict[str, Any]) -> None:
-        event = self.rules.to_event(record)
-        if isinstance(event, UnmappedEvent):
-            self._skip_unmapped(event.event_type)
+        event_type = self.rules.event_type(record)
+        self.report.count_event(event_type, "seen")
+        event = self.rules.to_event(record, event_type)
+        if event is None:
+            self._skip_unmapped(event_type)
             return
-        self.delivery.put(event, record)
+        self.delivery.put(event, record, event_type)
 
     def _skip_unmapped(self, event_type: str) -> None:
         self.report.count(self.report_as, "skipped_unmapped")
+        self.report.count_event(event_type, "skipped_unmapped")
         if event_type not in self._unmapped_noticed and len(self._unmapped_noticed) < MAX_UNMAPPED_NOTICES:
             self._unmapped_noticed.add(event_type)
             LOGGER.info(
