@@ -65,22 +65,24 @@ LIST_CALL = 150  # contacts per list add/remove call
 MEMBER_PAGE = 1000  # GET /contacts?listIds=... page
 PROCESS_PAGE = 50  # GET /processes page: one poll sees up to 50 imports
 
-EVENT_MAPPING = {
-    "Sign Up": "signed_up",
-    "Add to Cart": "cart_updated",
+EVENT_MAPPING = {  # meltano.yml's
     "Purchase": "order_completed",
-    "Subscription Started": "subscription_started",
+    "Sign Up": "customer_created",
+    "Add to Cart": "cart_updated",
+    "Page View": "page_viewed",
     "Feature Click": "feature_used",
+    "Revenue": "revenue_event",
+    "Subscription Started": "subscription_created",
 }
-PROPERTY_MAPPING = {
-    "user_properties.email": "email",
-    "user_properties.first_name": "FIRSTNAME",
-    "user_properties.last_name": "LASTNAME",
-    "user_properties.phone": "SMS",
-    "user_properties.plan": "PLAN",
-    "user_properties.signup_date": "SIGNUP_DATE",
-    "user_properties.purchases": "ORDER_COUNT",
-    "user_properties.lifetime_revenue": "LTV",
+PROPERTY_MAPPING = {  # meltano.yml's: bare names, read from the record's top level, then from user_properties
+    "email": "email",
+    "first_name": "FIRSTNAME",
+    "last_name": "LASTNAME",
+    "phone": "SMS",
+    "plan_type": "PLAN",
+    "signup_date": "SIGNUP_DATE",
+    "total_purchases": "ORDER_COUNT",
+    "lifetime_revenue": "LTV",
     "last_active": "LAST_ACTIVE",
     "device_type": "DEVICE",
 }
@@ -137,10 +139,12 @@ def users(n: int, rng: random.Random) -> Iterator[dict[str, Any]]:
                 "first_name": f"First{i}",
                 "last_name": f"Last{i}",
                 "phone": phone,
-                "plan": rng.choice(plans),
+                "plan_type": rng.choice(plans),
                 "signup_date": "2025-12-01",
-                "purchases": rng.randint(0, 20),
+                "total_purchases": rng.randint(0, 20),
                 "lifetime_revenue": round(rng.random() * 500, 2),
+                "last_active": _when(i + 500)[:10],
+                "device_type": "iPhone 15",
             },
             "platform": "iOS",
             "os_name": "ios",
@@ -176,7 +180,7 @@ def events(n: int, users_count: int, rng: random.Random) -> Iterator[dict[str, A
                 "value": i % 97,
                 "campaign source": "newsletter",
             },
-            "user_properties": {"email": f"user{u:07d}@example.com", "plan": "pro"},
+            "user_properties": {"email": f"user{u:07d}@example.com", "plan_type": "pro"},
             "platform": "iOS",
             "os_name": "ios",
             "device_type": "Apple iPhone 15",

@@ -1,4 +1,4 @@
-"""From one exported event: the typed `events` record, its `revenue` record, and its share of `users`."""
+"""From one exported event: the typed `events` record and its share of `users` (its `revenue` record: revenue.py)."""
 
 from __future__ import annotations
 
@@ -148,55 +148,6 @@ def convert(kind: int, value: Any) -> Any:
     except (TypeError, ValueError):
         return None
     return None
-
-
-# -- revenue -----------------------------------------------------------------------------------------
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def revenue_record(event: Any) -> dict[str, Any] | None:
-    """The revenue record of a decoded `ExportedEvent` whose properties carry `$revenue` or `$price`, else None."""
-    properties = event.event_properties
-    if not properties:
-        return None
-    revenue = _number(properties.get("$revenue"))
-    price = _number(properties.get("$price"))
-    if revenue is None and price is None:
-        return None
-    quantity_value = properties.get("$quantity")
-    quantity: float | int | None = 1.0 if quantity_value is None else _number(quantity_value)
-    if quantity is not None and quantity.is_integer():
-        quantity = int(quantity)
-    if revenue is None and price is not None and quantity is not None:
-        revenue = price * quantity
-    currency = properties.get("$currency")
-    return {
-        "uuid": event.uuid,
-        "event_type": event.event_type,
-        "event_time": event.event_time,
-        "server_upload_time": event.server_upload_time,
-        "amplitude_id": event.amplitude_id,
-        "user_id": event.user_id,
-        "device_id": event.device_id,
-        "revenue": revenue,
-        "price": price,
-        "quantity": quantity,
-        "product_id": _text(properties.get("$productId")),
-        "revenue_type": _text(properties.get("$revenueType")),
-        "currency": currency.upper() if isinstance(currency, str) else _text(currency),
-    }
 
 
 # -- users -------------------------------------------------------------------------------------------

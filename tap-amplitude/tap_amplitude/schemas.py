@@ -30,9 +30,11 @@ REVENUE = th.PropertiesList(
     th.Property("amplitude_id", th.IntegerType),
     th.Property("user_id", th.StringType),
     th.Property("device_id", th.StringType),
-    th.Property("revenue", th.NumberType, description="$revenue, else $price x $quantity; may be negative"),
+    th.Property(
+        "revenue", th.NumberType, description="$revenue or a revenue property, else price x quantity; may be negative"
+    ),
     th.Property("price", th.NumberType),
-    th.Property("quantity", th.NumberType, description="$quantity, 1 when absent"),
+    th.Property("quantity", th.NumberType, description="$quantity or a quantity property, 1 when absent"),
     th.Property("product_id", th.StringType),
     th.Property("revenue_type", th.StringType),
     th.Property("currency", th.StringType, description="ISO 4217 code"),

@@ -16,11 +16,12 @@ from singer_sdk.mapper import SameRecordTransform
 from tap_amplitude import schemas
 from tap_amplitude.client import AmplitudeClient, AmplitudeError
 from tap_amplitude.cohorts import CohortDownloader, cohort_record, list_cohorts, member_value, select_cohorts
-from tap_amplitude.derive import UserAggregator, revenue_record
+from tap_amplitude.derive import UserAggregator
 from tap_amplitude.events import EventDecoder, event_record
 from tap_amplitude.export import Download, Exporter
 from tap_amplitude.hours import HOUR, floor_hour, iso, newest_exportable_hour, plan_windows
 from tap_amplitude.output import SingerOutput
+from tap_amplitude.revenue import RevenueReader
 
 CLOCK_PROBE_PATH = "/api/2/events/list"
 
@@ -91,6 +92,10 @@ class EventsStream(TypedRecordsStream):
             "empty_windows": 0,
             "bytes": 0,
         }
+
+    @cached_property
+    def revenue_reader(self) -> RevenueReader:
+        return RevenueReader.from_config(self.config)
 
     # -- state: hour commits only ------------------------------------------------------------------
 
@@ -209,7 +214,7 @@ class EventsStream(TypedRecordsStream):
         emit_events = self.selected
         # Records go out as the decoded structs when the direct writer takes them, else as plain dicts.
         as_dict = self.direct_output is None
-        revenue_wanted = self._child("revenue") is not None
+        revenue_record = self.revenue_reader.record if self._child("revenue") is not None else None
         users = UserAggregator(window.first, window.end) if self._child("users") is not None else None
         started = time.monotonic()
         read = filtered = emitted = revenue_count = 0
@@ -235,7 +240,7 @@ class EventsStream(TypedRecordsStream):
                             if replay:
                                 continue
                             emitted += 1
-                            if revenue_wanted and (line := revenue_record(event)) is not None:
+                            if revenue_record is not None and (line := revenue_record(event)) is not None:
                                 revenue.append(line)
                             if emit_events:
                                 yield event_record(event) if as_dict else event
@@ -299,7 +304,7 @@ class DerivedStream(TypedRecordsStream):
 
 
 class RevenueStream(DerivedStream):
-    """One record per revenue event (`$revenue` or `$price` in its event properties)."""
+    """One record per revenue event: `$revenue` or `$price`, or a configured plain property (see revenue.py)."""
 
     name = "revenue"
     schema = schemas.REVENUE

@@ -7,6 +7,7 @@ from singer_sdk import typing as th
 
 from tap_amplitude import streams
 from tap_amplitude.output import SingerOutput
+from tap_amplitude.revenue import DEFAULT_PROPERTIES, REVENUE_FIELDS
 
 STREAM_TYPES: tuple[type[Stream], ...] = (
     streams.EventsStream,
@@ -88,6 +89,31 @@ class TapAmplitude(Tap):
             "event_types_exclude",
             th.ArrayType(th.StringType),
             description="Skip these event types (applied while streaming, to events, users and revenue).",
+        ),
+        th.Property(
+            "revenue_properties",
+            th.ObjectType(
+                *(
+                    th.Property(
+                        field,
+                        th.ArrayType(th.StringType),
+                        description=f"Event properties holding {field}. Default: {DEFAULT_PROPERTIES[field]}.",
+                    )
+                    for field in REVENUE_FIELDS
+                ),
+                additional_properties=False,
+            ),
+            default=DEFAULT_PROPERTIES,
+            description="Revenue record field (revenue, price, quantity, product_id, revenue_type, currency) -> "
+            "plain event properties holding it, tried in order after Amplitude's own `$` field ($revenue, $price, "
+            "$quantity, $productId, $revenueType, $currency). An event with a revenue or a price is a revenue "
+            "event. A field left out keeps its default; [] reads only the `$` field.",
+        ),
+        th.Property(
+            "revenue_event_types",
+            th.ArrayType(th.StringType),
+            description="Only these event types' plain properties (revenue_properties) count as revenue; "
+            "Amplitude's `$` revenue fields count on every event type. Default: every event type.",
         ),
         th.Property(
             "cohort_ids",

@@ -14,6 +14,10 @@ from sandbox.process import SandboxProcess, running
 from test_amplitude_support import all_events, api_get
 
 START = "2024-03-01T00:00:00+00:00"
+SEED_USER_PROPERTIES = {"email", "first_name", "last_name", "phone", "plan_type", "signup_date", "total_purchases",
+                        "lifetime_revenue", "last_active", "device_type"}  # fmt: skip
+SEED_EVENT_TYPES = {"Purchase", "Sign Up", "Add to Cart", "Page View", "Feature Click", "Revenue",
+                    "Subscription Started"}  # fmt: skip
 WINDOW = {"start": "20240229T00", "end": "20240304T23"}
 
 
@@ -50,22 +54,24 @@ def test_seed_through_ingestion_api(sandbox: SandboxProcess) -> None:
     assert len(events) == 400
     types = Counter(e["event_type"] for e in events)
     assert types["$identify"] == types["Sign Up"] == 40
-    assert {"Page View", "Feature Click", "Add to Cart", "Purchase"} <= set(types)
+    assert set(types) == {"$identify", *SEED_EVENT_TYPES}
+    assert types["Revenue"] == types["Subscription Started"]  # each subscription's first charge
     upload_hours = {e["server_upload_time"][:13] for e in events}
     assert len(upload_hours) > 24  # server_upload_time follows the simulated app over the span
     assert all(e["client_event_time"] <= e["server_upload_time"] for e in events)
-    purchases = [e for e in events if e["event_type"] == "Purchase"]
-    assert purchases and all(
-        e["event_properties"]["$revenue"] > 0 and e["event_properties"]["$currency"] == "EUR" for e in purchases
-    )
+    purchases = [e["event_properties"] for e in events if e["event_type"] == "Purchase"]
+    plain = [p for p in purchases if "revenue" in p]  # the web app's way
+    amplitude = [p for p in purchases if "$revenue" in p]  # the mobile SDKs' revenue fields
+    assert plain and amplitude and len(plain) + len(amplitude) == len(purchases)
+    assert all(p["revenue"] > 0 and p["product_id"].startswith("sku-") and p["currency"] == "EUR" for p in plain)
+    assert all(p["$revenue"] > 0 and p["$productId"].startswith("sku-") and p["$currency"] == "EUR" for p in amplitude)
+    charges = [e["event_properties"] for e in events if e["event_type"] == "Revenue"]
+    assert charges and all(c["$revenue"] > 0 and c["$revenueType"] == "subscription" for c in charges)
     assert all(e["session_id"] > 0 for e in events)
     latest = {}
     for e in sorted(events, key=lambda e: (e["server_upload_time"], e["client_event_time"])):
         latest[e["user_id"]] = e["user_properties"]
-    assert all(
-        {"email", "first_name", "last_name", "phone", "plan", "signup_date", "purchases", "lifetime_revenue"} <= set(p)
-        for p in latest.values()
-    )
+    assert all(SEED_USER_PROPERTIES <= set(p) and not {"plan", "purchases"} & set(p) for p in latest.values())
     assert sum(not _valid_phone(p["phone"]) for p in latest.values()) == 2  # 5% invalid on purpose
     cohorts = {c["name"]: c for c in api_get(sandbox, "/api/3/cohorts").json()["cohorts"]}
     assert set(cohorts) == {"active_users", "power_users", "churning_users"}

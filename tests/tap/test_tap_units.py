@@ -15,7 +15,7 @@ import pytest
 import requests
 from tap_amplitude.client import AmplitudeClient, AmplitudeError, check_url_scheme
 from tap_amplitude.cohorts import member_value, select_cohorts
-from tap_amplitude.derive import EVENT_FIELDS, Conformer, UserAggregator, revenue_record
+from tap_amplitude.derive import EVENT_FIELDS, Conformer, UserAggregator
 from tap_amplitude.events import EventDecoder, event_record
 from tap_amplitude.export import CorruptExport, ExportArchive
 from tap_amplitude.hours import Window, export_param, floor_hour, newest_exportable_hour, plan_windows, to_rfc3339
@@ -249,29 +249,6 @@ def test_decoder_sends_lines_that_do_not_fit_through_the_conformer(odd):
     assert decoder.conformer.fixed.get(field, 0) + decoder.conformer.dropped.get(field, 0) == (
         0 if field == "event_time" else 1
     )  # a second-precision timestamp is valid, only slower
-
-
-def test_revenue_from_revenue_or_price_times_quantity():
-    plain = decoded(event(1, 1))
-    assert revenue_record(plain) is None
-    priced = decoded(
-        event(
-            2,
-            1,
-            event_properties={
-                "$price": 2.5,
-                "$quantity": 3,
-                "$productId": "sku",
-                "$currency": "eur",
-                "$revenueType": "income",
-            },
-        )
-    )
-    line = revenue_record(priced)
-    assert (line["revenue"], line["price"], line["quantity"], line["currency"]) == (7.5, 2.5, 3, "EUR")
-    assert line["event_time"] == "2024-03-02T01:09:02.123000+00:00" and line["uuid"] == priced.uuid
-    refund = decoded(event(3, 1, event_properties={"$revenue": -4, "$revenueType": "refund"}))
-    assert revenue_record(refund)["revenue"] == -4 and revenue_record(refund)["quantity"] == 1
 
 
 def test_users_keep_the_latest_properties_and_count_sessions():

@@ -61,9 +61,28 @@ def test_environments_job_and_schedule() -> None:
     assert any(s["job"] == "amplitude-to-brevo" and s["interval"] == "@hourly" for s in doc["schedules"])
 
 
-def test_default_mappings_are_the_readme_examples() -> None:
+def test_default_mappings_are_the_seed_config() -> None:
     config = plugin("loaders", "target-brevo")["config"]
     assert config["lists"] == {"active_users": 10, "power_users": 11, "churning_users": 12}
-    assert config["event_mapping"]["Purchase"] == "order_completed"
-    assert config["event_mapping"]["Add to Cart"] == "cart_updated"
-    assert config["property_mapping"]["user_properties.phone"] == "SMS"
+    assert config["event_mapping"] == {
+        "Purchase": "order_completed",
+        "Sign Up": "customer_created",
+        "Add to Cart": "cart_updated",
+        "Page View": "page_viewed",
+        "Feature Click": "feature_used",
+        "Revenue": "revenue_event",
+        "Subscription Started": "subscription_created",
+    }
+    assert config["property_mapping"] == {
+        "email": "email",
+        "first_name": "FIRSTNAME",
+        "last_name": "LASTNAME",
+        "phone": "SMS",
+        "plan_type": "PLAN",
+        "signup_date": "SIGNUP_DATE",
+        "total_purchases": "ORDER_COUNT",
+        "lifetime_revenue": "LTV",
+        "last_active": "LAST_ACTIVE",
+        "device_type": "DEVICE",
+    }
+    assert config["orders_historical"] == "auto"

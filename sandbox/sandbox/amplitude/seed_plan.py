@@ -3,11 +3,15 @@
 Deterministic: the same `seed` and sizes always give the same users, sessions and events (only
 the stored `uuid`s differ). Nothing here sends or stores anything; `seed.py` does.
 
-Data: every user gets an `$identify` (email, first_name, last_name, phone, plan, signup_date, and
-purchases / lifetime_revenue set to 0 once) and a `Sign Up` in their first session; sessions hold
-Page View, Feature Click, Add to Cart, Purchase (top-level price/quantity/productId/revenueType/
-currency, and `$add` of purchases and lifetime_revenue) and, for paying plans, Subscription Started
-(`$set` plan). Exactly 5% of users (index % 20 == 7) have an invalid phone on purpose (reject tests);
+Data: every user gets an `$identify` (email, first_name, last_name, phone, device_type, plan_type,
+signup_date, and total_purchases / lifetime_revenue set to 0 once) and a `Sign Up` in their first
+session; the first event of every session sets `last_active`; sessions hold Page View, Feature Click,
+Add to Cart, Purchase (`$add` of total_purchases and lifetime_revenue) and, for paying plans,
+Subscription Started (`$set` plan_type) then Revenue (the first charge, `$add` of lifetime_revenue).
+Revenue is tracked both ways Amplitude sees it: the web app puts `revenue` and `product_id` in plain
+event properties, the mobile apps and the Revenue event use the SDKs' revenue fields (top-level
+price/quantity/productId/revenueType/currency, exported as `$price`, `$revenue`, ...).
+Exactly 5% of users (index % 20 == 7) have an invalid phone on purpose (reject tests);
 every other phone is a valid E.164 mobile number. Cohorts: `active_users` (a session in the last
 7 days of the span, or its last half when shorter), `churning_users` (2+ sessions, none in that
 recent window), `power_users` (the top 10% by event count).
@@ -182,7 +186,7 @@ class Plan:
             elif user.plan != "free":
                 if len(sizes) > 1:
                     user.subscription_session = 1
-                elif sizes[0] >= 3:
+                elif sizes[0] >= 4:  # $identify, Sign Up, Subscription Started, Revenue
                     user.subscription_session = 0
                 else:
                     user.plan = "free"
@@ -250,46 +254,25 @@ class Plan:
         rng = random.Random(f"{seed}{chapter_tag}:session:{user.index}:{number}")
         size = user.sessions[number][1]
         session_id = int(start * 1000)
-        steps: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-        if number == 0 and not user.returning:
-            signup = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
-            steps.append(
-                (
-                    "$identify",
-                    {},
-                    {
-                        "$set": {k: who[k] for k in ("email", "first_name", "last_name", "phone")}
-                        | {"plan": "free", "signup_date": signup},
-                        "$setOnce": {"purchases": 0, "lifetime_revenue": 0, "initial_platform": who["platform"]},
-                    },
-                )
-            )
-            steps.append(("Sign Up", {"method": rng.choice(["email", "google", "github"])}, {}))
-        if user.subscription_session == number:
-            steps.append(
-                (
-                    "Subscription Started",
-                    {"plan": user.plan, "billing": rng.choice(["monthly", "yearly"]), "price": PLAN_PRICES[user.plan]},
-                    {"$set": {"plan": user.plan}},
-                )
-            )
+        today = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
+        steps = _first_steps(rng, user, who, number, today)
         in_cart: tuple[str, str, float] | None = None
         while len(steps) < size:
             roll = rng.random()
             if in_cart and roll < 0.35:
-                steps.append(("Purchase", {"product": in_cart[1]}, {"_product": in_cart}))
+                steps.append(_purchase(rng, who, in_cart))
                 in_cart = None
             elif roll < 0.45:
-                steps.append(("Page View", {"page": rng.choice(PAGES)}, {}))
+                steps.append(("Page View", {"page": rng.choice(PAGES)}, {}, {}))
             elif roll < 0.8:
-                steps.append(("Feature Click", {"feature": rng.choice(FEATURES)}, {}))
+                steps.append(("Feature Click", {"feature": rng.choice(FEATURES)}, {}, {}))
             else:
                 in_cart = rng.choice(PRODUCTS)
                 steps.append(
-                    ("Add to Cart", {"product_id": in_cart[0], "product": in_cart[1], "price": in_cart[2]}, {})
+                    ("Add to Cart", {"product_id": in_cart[0], "product": in_cart[1], "price": in_cart[2]}, {}, {})
                 )
         moment = start
-        for k, (event_type, event_properties, user_properties) in enumerate(steps[:size]):
+        for k, (event_type, event_properties, user_properties, revenue_fields) in enumerate(steps[:size]):
             event: dict[str, Any] = {
                 "user_id": who["user_id"],
                 "device_id": who["device_id"],
@@ -309,19 +292,59 @@ class Plan:
                 "language": who["language"],
                 "ip": who["ip"],
                 "library": "sandbox-seed/1.0",
+                **revenue_fields,
             }
-            product = user_properties.pop("_product", None)
-            if product:
-                quantity = rng.choice([1, 1, 1, 2, 3])
-                revenue = round(product[2] * quantity, 2)
-                event.update(
-                    price=product[2], quantity=quantity, productId=product[0], revenueType="purchase", currency="EUR"
-                )
-                user_properties = {"$add": {"purchases": 1, "lifetime_revenue": revenue}}
+            if k == 0:
+                user_properties = _with_set(user_properties, {"last_active": today})
             if user_properties:
                 event["user_properties"] = user_properties
             yield event
             moment += rng.uniform(5, 120) if k else rng.uniform(0.5, 3)
+
+
+# (event type, event properties, user property operations, top-level revenue fields)
+Step = tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
+def _with_set(operations: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    return {**operations, "$set": {**operations.get("$set", {}), **values}}
+
+
+def _first_steps(rng: random.Random, user: UserPlan, who: dict[str, Any], number: int, today: str) -> list[Step]:
+    """A new user's `$identify` and Sign Up; a subscriber's Subscription Started and its first charge."""
+    steps: list[Step] = []
+    if number == 0 and not user.returning:
+        profile_properties = {k: who[k] for k in ("email", "first_name", "last_name", "phone")}
+        profile_properties["device_type"] = who["device_model"]  # as Amplitude derives its own device_type
+        identify = {
+            "$set": profile_properties | {"plan_type": "free", "signup_date": today},
+            "$setOnce": {"total_purchases": 0, "lifetime_revenue": 0, "initial_platform": who["platform"]},
+        }
+        steps.append(("$identify", {}, identify, {}))
+        steps.append(("Sign Up", {"method": rng.choice(["email", "google", "github"])}, {}, {}))
+    if user.subscription_session == number:
+        price, billing = PLAN_PRICES[user.plan], rng.choice(["monthly", "yearly"])
+        subscription = {"plan": user.plan, "billing": billing, "price": price}
+        steps.append(("Subscription Started", subscription, {"$set": {"plan_type": user.plan}}, {}))
+        charge = {"price": price, "quantity": 1, "productId": f"plan-{user.plan}", "revenueType": "subscription",
+                  "currency": "EUR"}  # fmt: skip
+        counters = {"$add": {"lifetime_revenue": price}}
+        steps.append(("Revenue", {"plan": user.plan, "billing": billing}, counters, charge))
+    return steps
+
+
+def _purchase(rng: random.Random, who: dict[str, Any], product: tuple[str, str, float]) -> Step:
+    """The web app tracks revenue in plain event properties; the mobile apps use the SDKs' revenue fields."""
+    sku, name, price = product
+    quantity = rng.choice([1, 1, 1, 2, 3])
+    revenue = round(price * quantity, 2)
+    counters = {"$add": {"total_purchases": 1, "lifetime_revenue": revenue}}
+    if who["platform"] == "Web":
+        properties = {"revenue": revenue, "product_id": sku, "product": name, "price": price, "quantity": quantity,
+                      "currency": "EUR"}  # fmt: skip
+        return ("Purchase", properties, counters, {})
+    charge = {"price": price, "quantity": quantity, "productId": sku, "revenueType": "purchase", "currency": "EUR"}
+    return ("Purchase", {"product": name}, counters, charge)
 
 
 def batches(
