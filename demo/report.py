@@ -81,10 +81,17 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
     by_name = Counter(e.get("event_name") for e in events)
     print(f"\n  Events: {stats['events']:,} (+{delta('events'):,} this run)")
     print(_table([[n, f"{c:,}"] for n, c in by_name.most_common()], ["event_name", "count"]))
+    _print_event_types(summary)
 
     orders = _page_all(sandbox, "brevo/orders", "orders")
     revenue = sum(float(o["order"].get("amount") or 0) for o in orders)
-    print(f"\n  Orders: {stats['orders']:,} (+{delta('orders'):,} this run), revenue {revenue:,.2f}")
+    sent = summary.get("objects", {}).get("orders", {})
+    print(
+        f"\n  Orders: {stats['orders']:,} (+{delta('orders'):,} this run), revenue {revenue:,.2f}; this run "
+        f"{sent.get('sent_live', 0):,} live (automations fire) and {sent.get('sent_historical', 0):,} historical "
+        "(older than the live window: stored, no automation)"
+    )
+    _print_mapping_coverage(summary)
 
     rejects = summary.get("rejects", {})
     print(
@@ -98,3 +105,28 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
     if calls:
         print("\n  Brevo API calls by endpoint (from target-brevo's summary):")
         print(_table([[k, f"{v:,}"] for k, v in sorted(calls.items())], ["endpoint", "calls"]))
+
+
+def _print_event_types(summary: dict[str, Any]) -> None:
+    types = summary.get("event_types", {})
+    if not types:
+        return
+    print(
+        "\n  This run, per Amplitude event type (events older than the live window, 24 h, are not sent: "
+        "Brevo would fire automations on them):"
+    )
+    outcomes = ["seen", "sent", "skipped_too_old", "skipped_unmapped", "skipped_already_delivered"]
+    rows = [[name, *(f"{counts.get(o, 0):,}" for o in outcomes)] for name, counts in sorted(types.items())]
+    print(_table(rows, ["event_type", "seen", "sent", "too old", "unmapped", "already sent"]))
+
+
+def _print_mapping_coverage(summary: dict[str, Any]) -> None:
+    paths = summary.get("property_mapping", {})
+    if not paths:
+        return
+    print("\n  Mapping coverage (property_mapping: records with a value for each mapped property):")
+    rows = []
+    for path, counts in sorted(paths.items()):
+        records, filled = counts.get("records", 0), counts.get("with_value", 0)
+        rows.append([path, f"{filled:,} of {records:,}", f"{100 * filled / records:.0f}%" if records else "-"])
+    print(_table(rows, ["property", "with a value", "share"]))

@@ -76,9 +76,6 @@ class Pipeline:
         hour = moment.replace(minute=0, second=0, microsecond=0)
         self.sandbox.admin("PUT", "clock", json={"now": (hour + timedelta(hours=4, minutes=1)).isoformat()})
 
-    def amplitude_events(self) -> list[dict[str, Any]]:
-        return self.sandbox.admin("GET", "amplitude/events", limit=1_000_000).get("events", [])
-
 
 def stop_group(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
     """Stop `meltano run` and its plugins the way an orchestrator or Ctrl-C would."""

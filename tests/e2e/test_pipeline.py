@@ -33,6 +33,7 @@ REVENUE_EVENT_TYPES = {"Purchase", "Revenue"}
 ATTRIBUTES = {"FIRSTNAME", "LASTNAME", "SMS", "PLAN", "SIGNUP_DATE", "ORDER_COUNT", "LTV", "LAST_ACTIVE", "DEVICE"}
 LISTS = {"active_users": 10, "power_users": 11, "churning_users": 12}
 SMALL = {"users": 120, "events": 1500, "days": 1.0, "start": SEED_START.isoformat()}
+LIVE_WINDOW = timedelta(hours=24)  # target-brevo's live_window_hours default
 
 
 def exported_events(p: Pipeline, region: str = "us") -> list[dict]:
@@ -129,14 +130,34 @@ def summary(p: Pipeline) -> dict:
     return json.loads((p.workdir / "summary.json").read_text())
 
 
-def test_first_sync_delivers_everything_and_a_rerun_sends_nothing_twice(pipeline: Pipeline) -> None:
+def sandbox_now(p: Pipeline) -> datetime:
+    return datetime.fromisoformat(p.sandbox.admin("GET", "clock")["now"])
+
+
+def too_old(p: Pipeline) -> int:
+    """Events the last run counted as older than the live window (meltano.yml: 24 hours) and did not send."""
+    return summary(p)["objects"].get("events", {}).get("skipped_too_old", 0)
+
+
+def assert_only_live_events(p: Pipeline, landed_since: datetime) -> None:
+    """No event in Brevo is older than the live window at the time it was sent."""
+    events = p.all_pages("events", "events")
+    oldest = min(datetime.fromisoformat(e["event_date"]) for e in events)
+    assert oldest >= landed_since - LIVE_WINDOW, f"an event of {oldest} was sent on {landed_since}"
+
+
+def test_first_sync_sends_live_events_counts_old_ones_and_a_rerun_sends_nothing_twice(pipeline: Pipeline) -> None:
     seeded = pipeline.seed_app(**SMALL)
+    started = sandbox_now(pipeline)
     pipeline.run("run", "tap-amplitude", "target-brevo")
 
     expected = expected_from_amplitude(pipeline)
     landed = brevo_state(pipeline)
     assert landed["contacts"] == expected["users"] == SMALL["users"]
-    assert landed["events"] == expected["events"] > 0
+    # The day's first hours are older than the live window when the run sends them: counted, not sent.
+    assert landed["events"] + too_old(pipeline) == expected["events"]
+    assert landed["events"] > 0 and too_old(pipeline) > 0
+    assert_only_live_events(pipeline, started)
     assert set(landed["event_names"]) == set(EVENT_MAPPING.values())
     assert landed["orders"] == expected["orders"] > 0
     for name, info in seeded["cohorts"].items():
@@ -165,21 +186,26 @@ def test_first_sync_delivers_everything_and_a_rerun_sends_nothing_twice(pipeline
     assert not any("events" in k or "orders" in k for k in writes), f"the re-run sent events or orders again: {writes}"
 
 
-def test_new_events_after_a_run_are_delivered_exactly_once(pipeline: Pipeline) -> None:
+def test_new_events_after_a_run_are_delivered_exactly_once_and_live(pipeline: Pipeline) -> None:
     pipeline.seed_app(**SMALL)
     pipeline.run("run", "tap-amplitude", "target-brevo")
+    skipped_first = too_old(pipeline)
+    orders_first = {o["order"]["id"] for o in pipeline.all_pages("orders", "orders")}
     # The app goes on from the server's now (server time never goes back).
     now = pipeline.sandbox.admin("GET", "clock")["now"]
     pipeline.seed_app(seed=42, users=SMALL["users"] + 10, returning_users=SMALL["users"], events=600, days=0.5,
                       start=now, chapter=1)  # fmt: skip
     pipeline.run("run", "tap-amplitude", "target-brevo")
+    assert too_old(pipeline) == 0, "the new chapter is live"
     pipeline.run("run", "tap-amplitude", "target-brevo")  # and once more: nothing new
 
     expected = expected_from_amplitude(pipeline)
     landed = brevo_state(pipeline)
     assert landed["contacts"] == expected["users"] == SMALL["users"] + 10
-    assert landed["events"] == expected["events"]
+    assert landed["events"] == expected["events"] - skipped_first
     assert landed["orders"] == expected["orders"]
+    new_orders = [o for o in pipeline.all_pages("orders", "orders") if o["order"]["id"] not in orders_first]
+    assert new_orders and all(o["historical"] is False for o in new_orders), "live orders fire automations"
 
 
 def test_cohort_changes_reach_lists_in_mirror_append_and_remove_modes(pipeline: Pipeline) -> None:
@@ -209,6 +235,7 @@ def test_cohort_changes_reach_lists_in_mirror_append_and_remove_modes(pipeline: 
 
 
 def test_dry_run_writes_nothing_and_the_next_real_run_delivers_everything(pipeline: Pipeline) -> None:
+    pipeline.env["TARGET_BREVO_SEND_OLD_EVENTS"] = "true"  # every seeded event, however old
     pipeline.seed_app(**SMALL)
     result = pipeline.run("run", "tap-amplitude", "target-brevo", TARGET_BREVO_DRY_RUN="true")
     assert "dry" in (result.stdout + result.stderr).lower()
@@ -241,6 +268,7 @@ def test_eu_data_center_routing(pipeline: Pipeline) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_a_run_killed_midway_loses_nothing_and_duplicates_nothing(pipeline: Pipeline, sig: signal.Signals) -> None:
+    pipeline.env["TARGET_BREVO_SEND_OLD_EVENTS"] = "true"  # every seeded event, however old
     pipeline.seed_app(users=150, events=4000, days=2.0, start=SEED_START.isoformat())
     # Slow Brevo down so the kill lands in the middle of the deliveries.
     pipeline.sandbox.fault(action="latency", service="brevo", path="/v3/events/batch", latency_ms=400, count=1000)
@@ -266,3 +294,54 @@ def test_a_run_killed_midway_loses_nothing_and_duplicates_nothing(pipeline: Pipe
         # hearing back, and Brevo events carry no idempotency key. The ledger resends that one batch
         # (at least once, never lost): at most one /events/batch (200 events) can repeat.
         assert expected["events"] <= landed["events"] <= expected["events"] + 200, f"killed at {partial}"
+
+
+def test_a_backfill_fires_nothing_old_and_the_seed_example_purchase_is_a_live_order(pipeline: Pipeline) -> None:
+    """30 days of history: contacts and historical orders land, only the last day's events are sent, and a
+    purchase sent now through Amplitude's HTTP V2 API (the seed's own example) becomes a live order. A
+    property_mapping path that matches nothing is reported."""
+    pipeline.seed_app(users=100, events=1500, days=30.0, start=(SEED_START - timedelta(days=29)).isoformat())
+    purchase_at = sandbox_now(pipeline)
+    example = {
+        "user_id": "user-000001",
+        "event_type": "Purchase",
+        "time": int(purchase_at.timestamp() * 1000),
+        "event_properties": {"revenue": 89.99, "product_id": "SKU-001"},
+        "insert_id": "seed-example-purchase",
+    }
+    response = requests.post(
+        f"{pipeline.sandbox.amplitude['ingest']}/2/httpapi",
+        json={"api_key": pipeline.sandbox.amplitude["api_key"], "events": [example]},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    pipeline.advance_past(purchase_at)
+    started = sandbox_now(pipeline)
+    result = pipeline.run(
+        "run", "tap-amplitude", "target-brevo", TARGET_BREVO_PROPERTY_MAPPING='{"favourite_colour": "COLOUR"}'
+    )
+
+    expected = expected_from_amplitude(pipeline)
+    landed = brevo_state(pipeline)
+    assert landed["contacts"] == expected["users"]
+    assert landed["events"] + too_old(pipeline) == expected["events"]
+    assert too_old(pipeline) > 10 * landed["events"], "29 of the 30 days are history"
+    assert_only_live_events(pipeline, started)
+    assert sum(summary(pipeline)["event_types"][t].get("skipped_too_old", 0) for t in EVENT_MAPPING) == too_old(
+        pipeline
+    )
+
+    orders = {o["order"]["id"]: o for o in pipeline.all_pages("orders", "orders")}
+    assert len(orders) == expected["orders"]
+    live_since = started - LIVE_WINDOW
+    for order in orders.values():
+        created = datetime.fromisoformat(order["order"]["createdAt"])
+        if abs(created - live_since) > timedelta(minutes=10):  # the run's own minutes move the boundary
+            assert order["historical"] is (created < live_since), order["order"]["id"]
+    assert {o["historical"] for o in orders.values()} == {True, False}
+    example_order = next(o for o in orders.values() if o["order"]["products"][0]["productId"] == "SKU-001")
+    assert example_order["order"]["amount"] == 89.99 and example_order["historical"] is False
+
+    coverage = summary(pipeline)["property_mapping"]["favourite_colour"]
+    assert coverage["records"] == expected["users"] and "with_value" not in coverage
+    assert "property_mapping 'favourite_colour': none of" in result.stderr
