@@ -23,10 +23,10 @@ from typing import Any, ClassVar
 
 import orjson
 from singer_sdk import Target
-from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.sinks import Sink
 
 from target_brevo.config_schema import CONFIG_SCHEMA
+from target_brevo.reader import SingerInput
 from target_brevo.run import Run
 from target_brevo.settings import Settings, parse_settings
 from target_brevo.sinks.base import SkipSink, flush_rank
@@ -40,7 +40,7 @@ class TargetBrevo(Target):
     name = "target-brevo"
     config_jsonschema: ClassVar[dict] = CONFIG_SCHEMA
     default_sink_class = SkipSink
-    message_reader_class = MsgSpecReader
+    message_reader_class = SingerInput
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

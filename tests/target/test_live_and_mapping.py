@@ -3,6 +3,9 @@ reported, and a bad record is rejected without stopping the run (target-brevo ag
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import orjson
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
@@ -145,3 +148,20 @@ def test_bad_records_are_rejected_and_the_run_goes_on(brevo, config, tmp_path):
     assert reasons[("events", "evt-9")] == "no event time in 'event_time'"
     assert result.summary["objects"]["contacts"]["upserted"] == 2
     assert len(stored(brevo, "events")) == 1
+
+
+def test_a_line_that_is_not_json_is_named_by_number_not_content(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text('{"api_key": "xkeysib-unit", "api_url": "http://127.0.0.1:9/v3"}')
+    lines = '{"type": "STATE", "value": {}}\nnot json: jane@example.com +33612345678\n'
+    run = subprocess.run(
+        [sys.executable, "-m", "target_brevo", "--config", str(config)],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode != 0
+    assert "input line 2 is not valid JSON" in run.stderr
+    assert "jane@example.com" not in run.stderr + run.stdout
