@@ -470,6 +470,7 @@ def base_config(sandbox: SandboxProcess, workdir: Path, name: str) -> dict[str, 
         "api_url": sandbox.brevo["api"],
         "ledger_path": str(workdir / f"{name}.ledger.sqlite3"),
         "rejects_file": str(workdir / f"{name}.rejects.jsonl"),
+        "send_old_events": True,  # the generated events are dated 2026-01-01: delivery is what is measured
     }
 
 
