@@ -55,9 +55,9 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
     delta = lambda k: stats[k] - before["stats"].get(k, 0)
 
     print(f"\n  Contacts: {stats['contacts']:,} (+{delta('contacts'):,} this run). A few of them:")
-    contacts = sandbox.admin("GET", "brevo/contacts", limit=5, offset=max(stats["contacts"] // 2, 0)).get(
-        "contacts", []
-    )
+    # picked by email, so the same data shows the same contacts (ids follow the order Brevo created them in)
+    everyone = sorted(_page_all(sandbox, "brevo/contacts", "contacts"), key=lambda c: c.get("email") or "")
+    contacts = everyone[len(everyone) // 2 : len(everyone) // 2 + 5]
     rows = [
         [c.get("email", "")] + [str(c.get("attributes", {}).get(a, "")) for a in SHOWN_ATTRIBUTES] for c in contacts
     ]
