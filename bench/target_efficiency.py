@@ -40,6 +40,7 @@ from typing import Any
 
 import orjson
 import psutil
+import yaml
 from sandbox.process import SandboxProcess, running
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,27 +66,16 @@ LIST_CALL = 150  # contacts per list add/remove call
 MEMBER_PAGE = 1000  # GET /contacts?listIds=... page
 PROCESS_PAGE = 50  # GET /processes page: one poll sees up to 50 imports
 
-EVENT_MAPPING = {  # meltano.yml's
-    "Purchase": "order_completed",
-    "Sign Up": "customer_created",
-    "Add to Cart": "cart_updated",
-    "Page View": "page_viewed",
-    "Feature Click": "feature_used",
-    "Revenue": "revenue_event",
-    "Subscription Started": "subscription_created",
-}
-PROPERTY_MAPPING = {  # meltano.yml's: bare names, read from the record's top level, then from user_properties
-    "email": "email",
-    "first_name": "FIRSTNAME",
-    "last_name": "LASTNAME",
-    "phone": "SMS",
-    "plan_type": "PLAN",
-    "signup_date": "SIGNUP_DATE",
-    "total_purchases": "ORDER_COUNT",
-    "lifetime_revenue": "LTV",
-    "last_active": "LAST_ACTIVE",
-    "device_type": "DEVICE",
-}
+
+def meltano_plugin_config(kind: str, name: str) -> dict[str, Any]:
+    """A plugin's base config in meltano.yml (the mappings `make demo` and users start from)."""
+    project = yaml.safe_load((REPO / "meltano.yml").read_text())
+    return next(p for p in project["plugins"][kind] if p["name"] == name)["config"]
+
+
+_TARGET_CONFIG = meltano_plugin_config("loaders", "target-brevo")
+EVENT_MAPPING = _TARGET_CONFIG["event_mapping"]
+PROPERTY_MAPPING = _TARGET_CONFIG["property_mapping"]  # bare names: the record's top level, then user_properties
 ATTRIBUTE_TYPES = {"SIGNUP_DATE": "date", "LAST_ACTIVE": "date", "ORDER_COUNT": "float", "LTV": "float"}
 BUILT_IN_ATTRIBUTES = {"FIRSTNAME", "LASTNAME", "SMS"}  # a fresh Brevo account has these
 

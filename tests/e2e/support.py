@@ -12,12 +12,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sandbox.process import SandboxProcess
 
 REPO = Path(__file__).resolve().parents[2]
 MELTANO = str(Path(sys.executable).with_name("meltano"))
 BREVO_LISTS = [f"List {i}" for i in range(1, 10)] + ["Active users", "Power users", "Churning users"]
 SEED_START = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def plugin_config(kind: str, name: str) -> dict[str, Any]:
+    """A plugin's base `config` in meltano.yml: what `meltano run` uses unless an environment overrides it."""
+    project = yaml.safe_load((REPO / "meltano.yml").read_text())
+    return next(p for p in project["plugins"][kind] if p["name"] == name).get("config", {})
 
 
 @dataclass

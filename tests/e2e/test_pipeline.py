@@ -13,24 +13,15 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 
-from e2e.support import SEED_START, Pipeline, stop_group, wait_for
+from e2e.support import SEED_START, Pipeline, plugin_config, stop_group, wait_for
 
 pytestmark = pytest.mark.e2e
 
-# meltano.yml's event_mapping (the seed's); other event types ($identify) are not forwarded.
-EVENT_MAPPING = {
-    "Purchase": "order_completed",
-    "Sign Up": "customer_created",
-    "Add to Cart": "cart_updated",
-    "Page View": "page_viewed",
-    "Feature Click": "feature_used",
-    "Revenue": "revenue_event",
-    "Subscription Started": "subscription_created",
-}
-# meltano.yml's tap-amplitude revenue_event_types: plain `revenue` / `price` properties count on these only.
-REVENUE_EVENT_TYPES = {"Purchase", "Revenue"}
-# meltano.yml's property_mapping targets
-ATTRIBUTES = {"FIRSTNAME", "LASTNAME", "SMS", "PLAN", "SIGNUP_DATE", "ORDER_COUNT", "LTV", "LAST_ACTIVE", "DEVICE"}
+TARGET_CONFIG = plugin_config("loaders", "target-brevo")
+EVENT_MAPPING = TARGET_CONFIG["event_mapping"]  # other event types ($identify) are not forwarded
+# plain `revenue` / `price` properties count as revenue on these event types only
+REVENUE_EVENT_TYPES = set(plugin_config("extractors", "tap-amplitude")["revenue_event_types"])
+ATTRIBUTES = {target for target in TARGET_CONFIG["property_mapping"].values() if target != "email"}
 LISTS = {"active_users": 10, "power_users": 11, "churning_users": 12}
 SMALL = {"users": 120, "events": 1500, "days": 1.0, "start": SEED_START.isoformat()}
 LIVE_WINDOW = timedelta(hours=24)  # target-brevo's live_window_hours default
