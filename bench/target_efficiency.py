@@ -76,6 +76,14 @@ def meltano_plugin_config(kind: str, name: str) -> dict[str, Any]:
 _TARGET_CONFIG = meltano_plugin_config("loaders", "target-brevo")
 EVENT_MAPPING = _TARGET_CONFIG["event_mapping"]
 PROPERTY_MAPPING = _TARGET_CONFIG["property_mapping"]  # bare names: the record's top level, then user_properties
+DEVICE = {  # where every generated user and event comes from
+    "platform": "iOS",
+    "os_name": "ios",
+    "device_type": "Apple iPhone 15",
+    "country": "United States",
+    "city": "San Francisco",
+    "language": "English",
+}
 ATTRIBUTE_TYPES = {"SIGNUP_DATE": "date", "LAST_ACTIVE": "date", "ORDER_COUNT": "float", "LTV": "float"}
 BUILT_IN_ATTRIBUTES = {"FIRSTNAME", "LASTNAME", "SMS"}  # a fresh Brevo account has these
 
@@ -136,12 +144,7 @@ def users(n: int, rng: random.Random) -> Iterator[dict[str, Any]]:
                 "last_active": _when(i + 500)[:10],
                 "device_type": "iPhone 15",
             },
-            "platform": "iOS",
-            "os_name": "ios",
-            "device_type": "Apple iPhone 15",
-            "country": "United States",
-            "city": "San Francisco",
-            "language": "English",
+            **DEVICE,
             "event_count": 12,
             "session_count": 3,
             "window_start": _when(0),
@@ -171,12 +174,7 @@ def events(n: int, users_count: int, rng: random.Random) -> Iterator[dict[str, A
                 "campaign source": "newsletter",
             },
             "user_properties": {"email": f"user{u:07d}@example.com", "plan_type": "pro"},
-            "platform": "iOS",
-            "os_name": "ios",
-            "device_type": "Apple iPhone 15",
-            "country": "United States",
-            "city": "San Francisco",
-            "language": "English",
+            **DEVICE,
             "library": "amplitude-ios/8.0.0",
         }
 

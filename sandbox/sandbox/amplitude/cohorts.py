@@ -224,23 +224,23 @@ async def presigned_file(project: Project, request: Request) -> Response:
     )
 
 
-async def _json_body(request: Request) -> tuple[dict[str, Any] | None, Response | None]:
+async def _authorized_json(project: Project, request: Request) -> tuple[dict[str, Any], Response | None]:
+    """The JSON object a write endpoint received, or the 401/400 answer that refuses the request."""
+    if denied := project.check_auth(request):
+        return {}, denied
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
-        return None, api_error(400, "Request body must be a JSON object")
+        return {}, api_error(400, "Request body must be a JSON object")
     if not isinstance(body, dict):
-        return None, api_error(400, "Request body must be a JSON object")
+        return {}, api_error(400, "Request body must be a JSON object")
     return body, None
 
 
 async def upload(project: Project, request: Request) -> Response:
-    if denied := project.check_auth(request):
-        return denied
-    body, error = await _json_body(request)
-    if error:
-        return error
-    assert body is not None
+    body, refused = await _authorized_json(project, request)
+    if refused:
+        return refused
     for name in ("name", "app_id", "id_type", "ids", "owner", "published"):
         if name not in body:
             return api_error(400, f"Missing required field '{name}'")
@@ -277,12 +277,9 @@ async def upload(project: Project, request: Request) -> Response:
 
 
 async def membership(project: Project, request: Request) -> Response:
-    if denied := project.check_auth(request):
-        return denied
-    body, error = await _json_body(request)
-    if error:
-        return error
-    assert body is not None
+    body, refused = await _authorized_json(project, request)
+    if refused:
+        return refused
     cohort_id = body.get("cohort_id")
     memberships = body.get("memberships")
     if not cohort_id or not isinstance(memberships, list) or not memberships:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from target_brevo.brevo.api import BrevoApi
+from target_brevo.brevo.api import BrevoApi, ContactIdentity
 from target_brevo.report import RunReport
 from target_brevo.settings import ListTarget
 
@@ -49,6 +50,10 @@ class ListDirectory:
             assert found is not None
             self.contacts_list = found
         return self.contacts_list
+
+    def members(self, list_id: int) -> Iterable[ContactIdentity]:
+        """The list's current members; none for a list a dry run would create."""
+        return self.api.list_members(list_id) if list_id >= 0 else ()
 
     def find_or_create(self, name: str, *, create: bool) -> int | None:
         """Id of the list called `name` (preferring one in the target's folder); None when absent and not created.

@@ -127,7 +127,7 @@ class CohortSync:
 
     def _load(self, list_id: int) -> None:
         if list_id not in self.store.loaded:
-            self.store.load_current(list_id, self.directory.api.list_members(list_id) if list_id >= 0 else ())
+            self.store.load_current(list_id, self.directory.members(list_id))
             self.report.list_note(list_label(list_id), "members_before", self.store.original_size[list_id])
 
     def _apply(self, cohort: Cohort, list_id: int, stream: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -100,7 +101,7 @@ def send_splitting(
         )
 
 
-class HeldRequest(Generic[T]):
+class HeldRequest(abc.ABC, Generic[T]):
     """Holds one bulk request's items and sends the request the moment it is full; `flush` sends the rest.
 
     Subclasses say how a full request is sent (`_send`)."""
@@ -129,5 +130,6 @@ class HeldRequest(Generic[T]):
         if len(self._batch):
             self._send(self._batch.take())
 
+    @abc.abstractmethod
     def _send(self, items: list[T]) -> None:
-        raise NotImplementedError
+        """Send one full (or, on flush, partial) request."""

@@ -52,7 +52,10 @@ class EventDelivery(RecordRequest):
         else:
             self._hold_item(event, record, event_type)
 
-    def _send_once(self, items: list[HeldItem]) -> int:
+    def _send(self, items: list[HeldItem]) -> None:
+        self._send_with(items, self._send_events)
+
+    def _send_events(self, items: list[HeldItem]) -> int:
         keys = [held.item.key for held in items]
         with signals_held():
             self.ledger.mark_inflight(LEDGER_KIND, keys)

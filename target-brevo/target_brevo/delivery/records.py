@@ -23,7 +23,7 @@ class HeldItem(NamedTuple):
 
 
 class RecordRequest(HeldRequest[HeldItem]):
-    """Holds one stream's items; a dry run only counts them. Subclasses send one request (`_send_once`)."""
+    """Holds one stream's items; a dry run only counts them. Subclasses send through `_send_with`."""
 
     #: What the summary counts the items as, what one item is called in messages, and the request's
     #: bytes around its array of items.
@@ -46,9 +46,6 @@ class RecordRequest(HeldRequest[HeldItem]):
         if not self._hold(item.key, held, size):
             self._refuse(held, f"{self.item_name} is {size} bytes, over the batch byte limit")
 
-    def _send(self, items: list[HeldItem]) -> None:
-        self._send_with(items, self._send_once)
-
     def _send_with(self, items: list[HeldItem], send_once: Callable[[list[HeldItem]], int]) -> None:
         """Send `items` with `send_once`, splitting what Brevo refuses; a dry run only counts them."""
         if self.dry_run:
@@ -61,10 +58,6 @@ class RecordRequest(HeldRequest[HeldItem]):
             what=self.item_name,
             on_split=lambda: self.report.count(self.report_as, "batch_splits"),
         )
-
-    def _send_once(self, items: list[HeldItem]) -> int:
-        """Send one request; returns how many items Brevo accepted."""
-        raise NotImplementedError
 
     def _count(self, items: list[HeldItem], outcome: str) -> None:
         """Count an outcome for the stream and per source event type."""
