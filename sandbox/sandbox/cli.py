@@ -7,6 +7,7 @@ import asyncio
 import logging
 import secrets
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", type=Path, help="where emulators keep their stores (default: a temporary directory)")
     s.add_argument("--amplitude-api-key", help="Amplitude project API key to accept (default: random)")
     s.add_argument("--amplitude-secret-key", help="Amplitude project secret key to accept (default: random)")
+    s.add_argument("--amplitude-eu-api-key", help="the EU project's API key (default: the same as the US project's)")
+    s.add_argument("--amplitude-eu-secret-key", help="the EU project's secret key (default: the US project's)")
     s.add_argument("--brevo-api-key", help="Brevo api-key to accept (default: random xkeysib-...)")
     s.add_argument(
         "--set",
@@ -61,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="EMULATOR.SETTING=VALUE",
         help="emulator setting at start (same names as PATCH /_sandbox/<emulator>/config)",
+    )
+    s.add_argument(
+        "--app",
+        type=Path,
+        help="once serving, seed the simulated app described in this YAML file (sizes, region, your event type, "
+        "user property and cohort names; see sandbox/my-app.example.yaml) and move the clock past the export "
+        "latency; needs --ready-file",
     )
     s.add_argument("-v", "--verbose", action="store_true")
 
@@ -80,7 +90,50 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--start", help="first moment of the span, ISO 8601 (default: sandbox now minus --days)")
     d.add_argument("--region", choices=["us", "eu"], default="us", help="data center (default us)")
     d.add_argument("--bulk", action="store_true", help="write the stored form directly instead of calling the API")
+    d.add_argument("--app", type=Path, help="an app description (YAML): its sizes and names win over the flags")
     return parser
+
+
+def read_app(path: Path) -> dict[str, Any]:
+    """Seed parameters from an app description: `users`, `events`, `days`, `region`, `seed` and `names`."""
+    import yaml
+
+    from sandbox.amplitude.seed_plan import SeedParams
+
+    raw = yaml.safe_load(path.read_text()) or {}
+    allowed = {"seed", "users", "events", "days", "region", "names"}
+    if not isinstance(raw, dict) or set(raw) - allowed:
+        raise SystemExit(f"{path}: expected a mapping with {', '.join(sorted(allowed))}")
+    try:
+        SeedParams.parse(raw)
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f"{path}: {exc}") from exc
+    return raw
+
+
+def _seed_app_when_ready(ready_file: Path, app: dict[str, Any]) -> None:
+    """`serve --app`: wait for the ready file, seed the app over HTTP, then let the export latency pass."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    import requests
+
+    from sandbox.amplitude import seed
+
+    while not ready_file.exists():
+        time.sleep(0.05)
+    info = orjson.loads(ready_file.read_bytes())
+    log = logging.getLogger("sandbox.app")
+    log.info("seeding the app described in --app ...")
+    result = seed.seed_over_http(info, app)
+    end = datetime.fromisoformat(result["end"]).astimezone(UTC)
+    exportable = end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=4, minutes=5)
+    requests.put(info["amplitude"]["api"] + "/_sandbox/clock", json={"now": exportable.isoformat()}, timeout=30)
+    log.info(
+        "app seeded: %d events from %d users (%s .. %s UTC), cohorts %s; clock set to %s so every hour is exportable",
+        result["events"], result["users"], result["start"][:16], result["end"][:16],
+        ", ".join(f"{name} ({c['size']})" for name, c in result["cohorts"].items()), exportable.isoformat()[:16],
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,9 +154,17 @@ def main(argv: list[str] | None = None) -> None:
             data_dir=args.data_dir,
             amplitude_api_key=args.amplitude_api_key or secrets.token_hex(16),
             amplitude_secret_key=args.amplitude_secret_key or secrets.token_hex(16),
+            amplitude_eu_api_key=args.amplitude_eu_api_key or "",
+            amplitude_eu_secret_key=args.amplitude_eu_secret_key or "",
             brevo_api_key=args.brevo_api_key or "xkeysib-" + secrets.token_hex(32) + "-" + secrets.token_hex(8),
             options=options,
         )
+        if args.app is not None:
+            if args.ready_file is None:
+                raise SystemExit("sandbox serve --app needs --ready-file")
+            app = read_app(args.app)
+            args.ready_file.unlink(missing_ok=True)
+            threading.Thread(target=_seed_app_when_ready, args=(args.ready_file, app), daemon=True).start()
         try:
             asyncio.run(serve(settings, args.ready_file))
         except KeyboardInterrupt:
@@ -125,6 +186,8 @@ def _seed(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.start:
         params["start"] = args.start
+    if args.app:
+        params.update(read_app(args.app))
     if args.ready_file is None:
         if not (args.bulk and args.data_dir):
             raise SystemExit("sandbox seed: give --ready-file (a running sandbox), or --bulk with --data-dir")

@@ -44,6 +44,9 @@ class SandboxSettings:
     data_dir: Path | None = None
     amplitude_api_key: str = ""
     amplitude_secret_key: str = ""
+    # The EU project's own keys, as a real EU project has; empty = the same keys as the US project.
+    amplitude_eu_api_key: str = ""
+    amplitude_eu_secret_key: str = ""
     brevo_api_key: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -97,6 +100,8 @@ def ready_document(settings: SandboxSettings, urls: dict[str, str]) -> dict[str,
             "ingest_eu": urls["amplitude_ingest_eu"],
             "api_key": settings.amplitude_api_key,
             "secret_key": settings.amplitude_secret_key,
+            "api_key_eu": settings.amplitude_eu_api_key or settings.amplitude_api_key,
+            "secret_key_eu": settings.amplitude_eu_secret_key or settings.amplitude_secret_key,
         },
         "brevo": {"api": urls["brevo"] + "/v3", "api_key": settings.brevo_api_key},
         "pid": os.getpid(),

@@ -148,3 +148,25 @@ def test_cli_bulk_into_data_dir_then_serve(tmp_path: Path) -> None:
     with running("--data-dir", str(tmp_path)) as sb:
         assert len(_export(sb)) == 3000
         assert sb.admin("GET", "amplitude/stats")["us"]["cohorts"] == 3
+
+
+def test_an_app_description_renames_event_types_user_properties_and_cohorts(sandbox: SandboxProcess) -> None:
+    """`names` makes the simulated app look like the user's product (`sandbox serve --app my-app.yaml`)."""
+    names = {
+        "event_types": {"Sign Up": "Account Created", "Purchase": "Order Completed"},
+        "user_properties": {"first_name": "firstName", "plan_type": "subscription_tier"},
+        "cohorts": {"power_users": "vip_customers"},
+    }
+    result = sandbox.seed("amplitude", seed=5, users=30, events=400, days=3, start=START, mode="bulk", names=names)
+    assert set(result["cohorts"]) == {"active_users", "vip_customers", "churning_users"}
+    events = _export(sandbox)
+    types = Counter(e["event_type"] for e in events)
+    assert types["Account Created"] == 30 and "Sign Up" not in types and "Order Completed" in types
+    properties = set().union(*(e["user_properties"] for e in events))
+    assert {"firstName", "subscription_tier", "last_name"} <= properties
+    assert not properties & {"first_name", "plan_type"}
+
+
+def test_an_app_description_with_unknown_names_is_refused_with_the_known_ones(sandbox: SandboxProcess) -> None:
+    with pytest.raises(Exception, match="Checkout"):
+        sandbox.seed("amplitude", users=5, events=50, names={"event_types": {"Checkout": "Bought"}})

@@ -200,3 +200,12 @@ def test_fault_injection_covers_brevo(sandbox: SandboxProcess) -> None:
     api = SpecCheckedSession(sandbox.brevo, check_responses=False)
     first = api.post("/contacts/import", json={"jsonBody": [{"email": "a@x.io"}], "listIds": [1]})
     assert first.status_code == 503
+
+
+def test_account_answers_for_the_right_key_only(sandbox: SandboxProcess) -> None:
+    """`GET /account` is how a client checks its key before any work (target-brevo does at start-up)."""
+    api = SpecCheckedSession(sandbox.brevo)
+    account = api.get("/account")
+    assert account.status_code == 200 and account.json()["companyName"]
+    wrong = requests.get(sandbox.brevo["api"] + "/account", headers={"api-key": "xkeysib-wrong"}, timeout=10)
+    assert wrong.status_code == 401 and wrong.json()["code"] == "unauthorized"

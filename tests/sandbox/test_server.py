@@ -18,7 +18,7 @@ from sandbox.process import SandboxProcess, running, start
 
 def test_ready_file_lists_every_service_on_loopback(sandbox: SandboxProcess) -> None:
     amp, brevo = sandbox.amplitude, sandbox.brevo
-    assert set(amp) == {"api", "api_eu", "ingest", "ingest_eu", "api_key", "secret_key"}
+    assert set(amp) == {"api", "api_eu", "ingest", "ingest_eu", "api_key", "secret_key", "api_key_eu", "secret_key_eu"}
     assert set(brevo) == {"api", "api_key"}
     urls = [amp["api"], amp["api_eu"], amp["ingest"], amp["ingest_eu"], brevo["api"]]
     assert all(u.startswith("http://127.0.0.1:") for u in urls)

@@ -29,11 +29,22 @@ Admin routes under `/_sandbox/amplitude/`: `GET stats` (row counts per region);
 exports that contain that hour carry a corrupt gzip member for it inside a valid zip
 (`GET` lists, `DELETE` clears); `POST seed` (see `seed.py`).
 
+Streaming destinations (reference: amplitude-streaming-and-privacy.md §1, §2; details in
+`webhooks_admin.py`), per data center (`region`): `POST/GET/DELETE destinations/webhook` (Webhooks
+Streaming: each ingested event, one JSON object per POST in the export format, and with `send_users`
+each identify in the Identify format), `POST/GET/DELETE destinations/cohort-webhook` (Cohort Webhooks:
+membership enter/exit batches at a cadence on the sandbox clock), `POST destinations/cohort-webhook/compute`
+(compute now), `GET/DELETE deliveries` (every push request: attempt, status or error, sent and
+ingestion-accept times; counters). Pushes retry as Amplitude documents, due on the sandbox clock.
+
 Every server-assigned time (server_upload_time, server_received_time, processed_time, cohort
 times, the export latency horizon, rate-limit windows, link expiry) reads the sandbox clock.
 
 Where things are: `routes.py` lists every endpoint (path -> method -> handler), handled in
-`export.py`, `cohorts.py`, `users.py`, `ingest.py` and, for admin ones, `admin.py`;
+`export.py`, `cohorts.py`, `users.py`, `ingest.py` and, for admin ones, `admin.py` and
+`webhooks_admin.py`; the streaming destinations are `webhooks.py` (per region, fed by ingestion and the
+cohort cadence), `destinations.py` (settings), `streaming.py` and `cohort_webhooks.py` (payloads),
+`pushes.py` (delivery, retries, log);
 `organization.py` and `project.py` are the state they act on; `app.py` assembles the emulator.
 Seeding: `seed.py` (entry points), `seed_plan.py` (the data), `simulated_app.py` (the sender).
 """

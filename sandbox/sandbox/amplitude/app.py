@@ -14,8 +14,15 @@ from starlette.types import ASGIApp
 from sandbox.amplitude.cohorts import S3_PREFIX
 from sandbox.amplitude.limits import ConcurrencyLimit
 from sandbox.amplitude.organization import Organization
-from sandbox.amplitude.routes import ADMIN_OPERATIONS, API_OPERATIONS, INGEST_OPERATIONS, Handler
+from sandbox.amplitude.routes import (
+    ADMIN_OPERATIONS,
+    API_OPERATIONS,
+    INGEST_OPERATIONS,
+    WEBHOOK_ADMIN_OPERATIONS,
+    Handler,
+)
 from sandbox.amplitude.seed import seed_in_process
+from sandbox.amplitude.webhooks import Webhooks
 from sandbox.amplitude.wire import json_response
 
 
@@ -26,9 +33,10 @@ class AmplitudeEmulator:
 
     def __init__(self, settings: Any) -> None:
         options = (settings.options or {}).get("amplitude", {})
-        self.organization = Organization(
-            settings.data_dir, options, settings.amplitude_api_key, settings.amplitude_secret_key
-        )
+        us_keys = (settings.amplitude_api_key, settings.amplitude_secret_key)
+        eu_keys = (settings.amplitude_eu_api_key or us_keys[0], settings.amplitude_eu_secret_key or us_keys[1])
+        self.organization = Organization(settings.data_dir, options, {"us": us_keys, "eu": eu_keys})
+        self.webhooks = Webhooks(self.organization.projects)
         self.apps: dict[str, ASGIApp] = {}
         for region, project in self.organization.projects.items():
             suffix = "_eu" if region == "eu" else ""
@@ -37,12 +45,14 @@ class AmplitudeEmulator:
                 api, project.gate, S3_PREFIX, lambda: self.config()["api_delay_ms"] / 1000
             )
             ingest = Starlette(routes=_routes(INGEST_OPERATIONS, project), exception_handlers={404: _invalid_path})
+            ingest.state.on_accepted = self.webhooks.on_accepted  # see ingest.announce_accepted
             self.apps[f"amplitude_ingest{suffix}"] = ingest
 
     def services(self) -> dict[str, ASGIApp]:
         return dict(self.apps)
 
     def reset(self) -> None:
+        self.webhooks.reset()
         self.organization.reset()
 
     def seed(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -55,9 +65,10 @@ class AmplitudeEmulator:
         return self.organization.configure(changes)
 
     def admin_routes(self) -> list[BaseRoute]:
-        return _routes(ADMIN_OPERATIONS, self.organization)
+        return _routes(ADMIN_OPERATIONS, self.organization) + _routes(WEBHOOK_ADMIN_OPERATIONS, self.webhooks)
 
     def close(self) -> None:
+        self.webhooks.close()
         self.organization.close()
 
 

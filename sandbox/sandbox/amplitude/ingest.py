@@ -2,13 +2,16 @@
 
 Validation follows Amplitude's documented rules; by the chosen convention one invalid event rejects
 the whole request (nothing stored) and every offending index is listed. Accepted events are turned
-into their export form here (identity, user properties, revenue, timestamps) and stored.
+into their export form here (identity, user properties, revenue, timestamps) and stored; the stored
+ones are then announced to the ingestion app's `state.on_accepted` hook, when it has one (the
+streaming destinations, see webhooks.py), with the time (time.time()) ingestion accepted them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 import uuid
 from typing import Any
 
@@ -336,8 +339,11 @@ def store_events(
     received_us: int,
     upload_us: int,
     make_uuid: Any = uuid.uuid4,
+    stored: list[tuple[dict[str, Any], str, bytes]] | None = None,
 ) -> int:
-    """Store accepted events; returns how many were new (repeated `insert_id`s are dropped)."""
+    """Store accepted events; returns how many were new (repeated `insert_id`s are dropped).
+
+    `stored`, when given, receives (event as sent, uuid, export form) for each event stored."""
     window_us = int(project.settings()["insert_id_window_days"] * 86400 * 1_000_000)
     app_id = project.project_id
     rows: list[tuple[int, str, int, str, int, int, float | None, bytes]] = []
@@ -362,21 +368,22 @@ def store_events(
                 seen_in_batch.add(key)
                 insert_rows.append((device_id, insert_id, upload_us))
             amplitude_id = batch.resolve(user_id, device_id)
-            rows.append(
-                _stored_event(
-                    batch,
-                    event,
-                    amplitude_id,
-                    user_id,
-                    device_id,
-                    app_id,
-                    path,
-                    remote_ip,
-                    received_us,
-                    upload_us,
-                    make_uuid,
-                )
+            row = _stored_event(
+                batch,
+                event,
+                amplitude_id,
+                user_id,
+                device_id,
+                app_id,
+                path,
+                remote_ip,
+                received_us,
+                upload_us,
+                make_uuid,
             )
+            rows.append(row)
+            if stored is not None:
+                stored.append((event, row[1], row[7]))
         project.store.save(conn, batch.user_rows(), batch.new_devices.items(), insert_rows, rows)
     return len(rows)
 
@@ -579,7 +586,23 @@ async def _store(
         return json_response(throttled, 429), 0
     upload_us = max(to_us(clock.now()), received_us)
     remote = request.client.host if request.client else None
+    stored: list[tuple[dict[str, Any], str, bytes]] = []
     await run_in_threadpool(
-        store_events, project, events, path=path, remote_ip=remote, received_us=received_us, upload_us=upload_us
+        store_events,
+        project,
+        events,
+        path=path,
+        remote_ip=remote,
+        received_us=received_us,
+        upload_us=upload_us,
+        stored=stored,
     )
+    announce_accepted(request, project, stored)
     return None, upload_us
+
+
+def announce_accepted(request: Request, project: Project, stored: list[tuple[dict[str, Any], str, bytes]]) -> None:
+    """Hand the events just stored, and when they were accepted, to the ingestion app's `on_accepted` hook."""
+    on_accepted = getattr(request.app.state, "on_accepted", None)
+    if on_accepted is not None and stored:
+        on_accepted(project, stored, time.time())

@@ -14,9 +14,9 @@ REGIONS = ("us", "eu")
 
 
 class Organization:
-    """One project per data center (same keys, separate stores) and the settings they share."""
+    """One project per data center (its own keys and store) and the settings they share."""
 
-    def __init__(self, data_dir: Path | None, options: dict[str, Any], api_key: str, secret_key: str) -> None:
+    def __init__(self, data_dir: Path | None, options: dict[str, Any], keys: dict[str, tuple[str, str]]) -> None:
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="sandbox-amplitude-")
             data_dir = Path(self._tmp.name)
@@ -25,7 +25,7 @@ class Organization:
         self._settings = dict(self._start_options)
         self._lock = threading.Lock()
         self.projects = {
-            region: Project(region, self.data_dir / f"{region}.sqlite3", self.config, api_key, secret_key)
+            region: Project(region, self.data_dir / f"{region}.sqlite3", self.config, *keys[region])
             for region in REGIONS
         }
 

@@ -4,7 +4,7 @@
 https://analytics.eu.amplitude.com), `INGEST_OPERATIONS` on `amplitude_ingest` and
 `amplitude_ingest_eu` (https://api2.amplitude.com, https://api.eu.amplitude.com); their handlers
 get the data center's `Project`. `ADMIN_OPERATIONS` are under /_sandbox/amplitude/ and get the
-`Organization`.
+`Organization`; `WEBHOOK_ADMIN_OPERATIONS` (streaming destinations, deliveries) too, and get the `Webhooks`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.amplitude import admin, cohorts, export, ingest, users
+from sandbox.amplitude import admin, cohorts, export, ingest, users, webhooks_admin
 
 Handler = Callable[[Any, Request], Awaitable[Response]]
 
@@ -47,4 +47,19 @@ ADMIN_OPERATIONS: dict[str, dict[str, Handler]] = {
         "POST": admin.add_corrupt_gzip,
         "DELETE": admin.clear_corrupt_gzip,
     },
+}
+
+WEBHOOK_ADMIN_OPERATIONS: dict[str, dict[str, Handler]] = {
+    "/destinations/webhook": {
+        "GET": webhooks_admin.get_webhook,
+        "POST": webhooks_admin.set_webhook,
+        "DELETE": webhooks_admin.delete_webhook,
+    },
+    "/destinations/cohort-webhook": {
+        "GET": webhooks_admin.get_cohort_webhook,
+        "POST": webhooks_admin.set_cohort_webhook,
+        "DELETE": webhooks_admin.delete_cohort_webhook,
+    },
+    "/destinations/cohort-webhook/compute": {"POST": webhooks_admin.compute_cohorts},
+    "/deliveries": {"GET": webhooks_admin.deliveries, "DELETE": webhooks_admin.clear_deliveries},
 }

@@ -21,6 +21,9 @@ depend on `seed` only), starting at `start`; the first `returning_users` users s
 earlier chapter (no second `$identify` or Sign Up), the others are new sign-ups. Cohorts are
 recomputed from the chapter and uploaded over the existing cohorts of the same name, as an app that
 refreshes its cohorts does; so membership changes from chapter to chapter.
+
+`names` renames what the simulated app calls its event types, user properties and cohorts, so the
+sandbox can look like your product (`sandbox serve --app my-app.yaml`; see `AppNames`).
 """
 
 from __future__ import annotations
@@ -64,6 +67,60 @@ PRODUCTS = [("sku-101", "Notebook", 12.5), ("sku-202", "Pen set", 4.99), ("sku-3
             ("sku-404", "Desk lamp", 34.9), ("sku-505", "Headphones", 129.0), ("sku-606", "Mug", 9.9)]  # fmt: skip
 INVALID_PHONE_EVERY, INVALID_PHONE_AT = 20, 7
 DAY = 86400.0
+SEED_EVENT_TYPES = (
+    "Sign Up",
+    "Page View",
+    "Feature Click",
+    "Add to Cart",
+    "Purchase",
+    "Subscription Started",
+    "Revenue",
+)
+SEED_USER_PROPERTIES = ("email", "first_name", "last_name", "phone", "device_type", "plan_type", "signup_date",
+                        "total_purchases", "lifetime_revenue", "initial_platform", "last_active")  # fmt: skip
+SEED_COHORTS = ("active_users", "power_users", "churning_users")
+
+
+@dataclass(frozen=True)
+class AppNames:
+    """Your product's names for the simulated app's event types, user properties and cohorts
+    (seed name -> yours; a name left out keeps the seed's)."""
+
+    event_types: dict[str, str] = field(default_factory=dict)
+    user_properties: dict[str, str] = field(default_factory=dict)
+    cohorts: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any] | None) -> AppNames:
+        raw = raw or {}
+        known = {"event_types": SEED_EVENT_TYPES, "user_properties": SEED_USER_PROPERTIES, "cohorts": SEED_COHORTS}
+        unknown = set(raw) - set(known)
+        if unknown:
+            raise ValueError(f"names: unknown sections {sorted(unknown)} (known: {', '.join(known)})")
+        for section, seed_names in known.items():
+            renames = raw.get(section) or {}
+            if not isinstance(renames, dict) or not all(isinstance(v, str) and v for v in renames.values()):
+                raise ValueError(f"names.{section} must map seed names to non-empty names")
+            strangers = set(renames) - set(seed_names)
+            if strangers:
+                raise ValueError(
+                    f"names.{section}: {sorted(strangers)} are not the simulated app's (it has: {', '.join(seed_names)})"
+                )
+        return cls(**{section: dict(raw.get(section) or {}) for section in known})
+
+    def event(self, event: dict[str, Any]) -> dict[str, Any]:
+        event_type = event["event_type"]
+        event["event_type"] = self.event_types.get(event_type, event_type)
+        operations = event.get("user_properties")
+        if operations and self.user_properties:
+            rename = self.user_properties
+            event["user_properties"] = {
+                op: {rename.get(k, k): v for k, v in values.items()} for op, values in operations.items()
+            }
+        return event
+
+    def cohort(self, name: str) -> str:
+        return self.cohorts.get(name, name)
 
 
 @dataclass
@@ -80,6 +137,7 @@ class SeedParams:
     batch_size: int = 1000
     chapter: int = 0
     returning_users: int = 0
+    names: AppNames = field(default_factory=AppNames)
 
     @classmethod
     def parse(cls, params: dict[str, Any]) -> SeedParams:
@@ -93,6 +151,7 @@ class SeedParams:
         if isinstance(values.get("start"), str):
             moment = datetime.fromisoformat(values["start"])
             values["start"] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        values["names"] = AppNames.parse(values.get("names"))
         result = cls(**values)
         if not isinstance(result.chapter, int) or result.chapter < 0:
             raise ValueError("chapter must be an integer >= 0")
@@ -227,10 +286,11 @@ class Plan:
         ranked = sorted(self.users, key=lambda u: (-u.events, u.index))
         power = sorted(u.index for u in ranked[: max(1, len(ranked) // 10)])
         name = lambda i: f"user-{i:06d}"
+        cohort = self.params.names.cohort
         return {
-            "active_users": [name(i) for i in active],
-            "power_users": [name(i) for i in power],
-            "churning_users": [name(i) for i in churning],
+            cohort("active_users"): [name(i) for i in active],
+            cohort("power_users"): [name(i) for i in power],
+            cohort("churning_users"): [name(i) for i in churning],
         }
 
     def events(self) -> Iterator[dict[str, Any]]:
@@ -242,7 +302,8 @@ class Plan:
             who = profiles.get(index)
             if who is None:
                 who = profiles[index] = profile(seed, index)
-            yield from self._session(seed, user, who, number, start, self.params.chapter)
+            for event in self._session(seed, user, who, number, start, self.params.chapter):
+                yield self.params.names.event(event)
             if number == len(user.sessions) - 1:
                 profiles.pop(index, None)
 

@@ -26,7 +26,8 @@ class HttpApp:
         self.ingest = amplitude["ingest_eu" if region == "eu" else "ingest"]
         self.api = amplitude["api_eu" if region == "eu" else "api"]
         self.admin = amplitude["api"] + "/_sandbox"
-        self.api_key, self.secret_key = amplitude["api_key"], amplitude["secret_key"]
+        suffix = "_eu" if region == "eu" and "api_key_eu" in amplitude else ""
+        self.api_key, self.secret_key = amplitude["api_key" + suffix], amplitude["secret_key" + suffix]
         self.request = request  # (method, url, **kwargs) -> (status, body bytes)
 
     def clock(self) -> float:

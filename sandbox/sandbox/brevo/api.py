@@ -205,6 +205,28 @@ def create_batch_events(call: Call) -> Reply:
 # ---------------------------------------------------------------- eCommerce
 
 
+def get_account(call: Call) -> Reply:
+    """`GET /account`: who the key belongs to (a client's cheapest way to check its key)."""
+    plan = call.account.config()["plan"]
+    return 200, {
+        "organization_id": "5a1b2c3d4e5f60718293a4b5",
+        "user_id": 1,
+        "enterprise": plan == "enterprise",
+        "companyName": "Sandbox Account",
+        "email": "owner@sandbox.example",
+        "firstName": "Sandbox",
+        "lastName": "Owner",
+        "address": {"city": "Paris", "country": "France", "street": "1 rue du Bac", "zipCode": "75007"},
+        "dateTimePreferences": {"timezone": "UTC", "timeFormat": "24", "dateFormat": "dd-mm-yyyy"},
+        "marketingAutomation": {"enabled": True},
+        "plan": [{"type": "free" if plan == "free" else "subscription", "creditsType": "sendLimit", "credits": 300}],
+        "relay": {
+            "enabled": True,
+            "data": {"userName": "owner@sandbox.example", "relay": "smtp-relay.brevo.com", "port": 587},
+        },
+    }
+
+
 def _require_ecommerce(call: Call) -> None:
     if not call.account.config()["ecommerce_active"]:
         raise orders.not_activated()

@@ -26,6 +26,7 @@ class Operation:
 
 
 OPERATIONS: dict[str, dict[str, Operation]] = {
+    "/account": {"GET": Operation(api.get_account)},
     "/contacts": {"GET": Operation(api.list_contacts), "POST": Operation(api.create_contact)},
     "/contacts/import": {
         # 10 MB of jsonBody or fileBody, plus room for the other fields and JSON escaping.

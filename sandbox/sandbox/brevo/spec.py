@@ -23,6 +23,7 @@ SPEC_FILE = Path(__file__).with_name("openapi.yaml")
 OVERLAY_VERSION = "3"  # bump when the overlay changes (invalidates caches)
 
 SERVED_PATHS = (
+    "/account",
     "/contacts",
     "/contacts/{identifier}",
     "/contacts/import",
