@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PACKAGES := sandbox/pyproject.toml tap-amplitude/pyproject.toml target-brevo/pyproject.toml requirements.txt
+PACKAGES := sandbox/pyproject.toml tap-amplitude/pyproject.toml target-brevo/pyproject.toml webhook-receiver/pyproject.toml requirements.txt
 
 .PHONY: install demo demo-reset lint test bench bench-large sandbox clean
 
@@ -12,7 +12,7 @@ $(VENV)/.installed: $(PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check \
-		-e ./sandbox -e './tap-amplitude[testing]' -e './target-brevo[testing]' -r requirements.txt
+		-e ./sandbox -e ./webhook-receiver -e './tap-amplitude[testing,streaming]' -e './target-brevo[testing]' -r requirements.txt
 	touch $@
 
 demo: install
@@ -44,13 +44,20 @@ bench: install
 bench-large:
 	$(MAKE) bench BENCH_ARGS="--large $(filter-out --large,$(BENCH_ARGS))"
 
-# The sandbox on the fixed ports and keys of meltano.yml's dev environment, for `meltano run` by hand.
+# `make sandbox [APP=my-app.yaml]`: a fresh sandbox (data in .sandbox/) on the fixed ports and keys of
+# meltano.yml's dev environment, for `meltano run` by hand; the dev bookmark and delivery ledger are cleared
+# with it. APP seeds a simulated app with your names (sandbox/my-app.example.yaml). Ctrl-C stops it.
+SANDBOX_PORTS := --port amplitude_api=47801 --port amplitude_api_eu=47802 --port amplitude_ingest=47803 \
+	--port amplitude_ingest_eu=47804 --port brevo=47805
+SANDBOX_KEYS := --amplitude-api-key sandbox-amplitude-api-key --amplitude-secret-key sandbox-amplitude-secret-key \
+	--amplitude-eu-api-key sandbox-eu-amplitude-api-key --amplitude-eu-secret-key sandbox-eu-amplitude-secret-key \
+	--brevo-api-key xkeysib-sandbox-dev-key
+
 sandbox: install
-	$(VENV)/bin/sandbox serve --ready-file .sandbox-ready.json --data-dir .demo/sandbox \
-		--port amplitude_api=47801 --port amplitude_api_eu=47802 --port amplitude_ingest=47803 \
-		--port amplitude_ingest_eu=47804 --port brevo=47805 \
-		--amplitude-api-key sandbox-amplitude-api-key --amplitude-secret-key sandbox-amplitude-secret-key \
-		--brevo-api-key xkeysib-sandbox-dev-key
+	rm -rf .sandbox .meltano/run/target-brevo/ledger.sqlite3 && mkdir -p .sandbox
+	$(VENV)/bin/meltano --environment=dev state clear --force dev:tap-amplitude-to-target-brevo >/dev/null 2>&1 || true
+	$(VENV)/bin/sandbox serve --ready-file .sandbox/ready.json --data-dir .sandbox/data \
+		$(SANDBOX_PORTS) $(SANDBOX_KEYS) $(if $(APP),--app $(APP))
 
 clean:
-	rm -rf $(VENV) .meltano .demo output .sandbox-ready.json
+	rm -rf $(VENV) .meltano .demo .sandbox output

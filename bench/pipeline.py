@@ -79,7 +79,7 @@ def main() -> None:
         with benchlib.sandbox(work / "data", "--set", "amplitude.cohort_request_seconds=1") as sandbox:
             sandbox.seed("brevo", lists=BREVO_LISTS)
             env = {
-                "MELTANO_ENVIRONMENT": "dev",
+                "MELTANO_ENVIRONMENT": "demo",
                 "MELTANO_DATABASE_URI": f"sqlite:///{work / 'meltano.db'}",
                 "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
                 "TAP_AMPLITUDE_API_URL": sandbox.amplitude["api"],

@@ -67,10 +67,13 @@ MEMBER_PAGE = 1000  # GET /contacts?listIds=... page
 PROCESS_PAGE = 50  # GET /processes page: one poll sees up to 50 imports
 
 
-def meltano_plugin_config(kind: str, name: str) -> dict[str, Any]:
-    """A plugin's base config in meltano.yml (the mappings `make demo` and users start from)."""
+def meltano_plugin_config(kind: str, name: str, environment: str = "demo") -> dict[str, Any]:
+    """A plugin's config as meltano.yml's `demo` environment runs it (its keys over the base config's)."""
     project = yaml.safe_load((REPO / "meltano.yml").read_text())
-    return next(p for p in project["plugins"][kind] if p["name"] == name)["config"]
+    base = next(p for p in project["plugins"][kind] if p["name"] == name).get("config", {})
+    env = next(e for e in project["environments"] if e["name"] == environment)
+    overrides = next((p for p in env["config"]["plugins"].get(kind, []) if p["name"] == name), {})
+    return {**base, **overrides.get("config", {})}
 
 
 _TARGET_CONFIG = meltano_plugin_config("loaders", "target-brevo")

@@ -97,7 +97,7 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
     rejects = summary.get("rejects", {})
     print(
         f"\n  Rejected records this run: {rejects.get('total', 0):,} (each with its reason in "
-        f"{Path(rejects.get('file', 'the rejects file')).name})"
+        f"output/brevo-rejects.jsonl, this run's {Path(rejects.get('file', 'rejects file')).name})"
     )
     if rejects.get("by_reason"):
         print(_table([[r, f"{c:,}"] for r, c in rejects["by_reason"].items()], ["reason", "count"]))

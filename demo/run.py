@@ -3,7 +3,8 @@ sandbox's Brevo, and a report shows what landed. Each run continues the app's st
 sends only new events, and the pipeline delivers only those.
 
 The sandbox keeps its data in `.demo/sandbox/` between runs, on the fixed ports of meltano.yml's
-`dev` environment; Meltano keeps the bookmark in `.meltano/`. `make demo-reset` starts over.
+`demo` environment (whose mappings the run uses); Meltano keeps the bookmark (state id
+`demo:tap-amplitude-to-target-brevo`) in `.meltano/`. `make demo-reset` starts over.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO / ".demo"
 STORY = DEMO_DIR / "story.json"
 OUTPUT = REPO / "output"
-LEDGER = REPO / ".meltano" / "run" / "target-brevo" / "ledger.sqlite3"
-STATE_ID = "dev:tap-amplitude-to-target-brevo"
+ENVIRONMENT = "demo"
+STATE_ID = f"{ENVIRONMENT}:tap-amplitude-to-target-brevo"
 
-# Must match meltano.yml's dev environment.
+# Must match meltano.yml's demo (and dev) environment.
 PORTS = {
     "amplitude_api": 47801,
     "amplitude_api_eu": 47802,
@@ -40,6 +41,8 @@ PORTS = {
     "brevo": 47805,
 }
 KEYS = ["--amplitude-api-key", "sandbox-amplitude-api-key", "--amplitude-secret-key", "sandbox-amplitude-secret-key",
+        "--amplitude-eu-api-key", "sandbox-eu-amplitude-api-key",
+        "--amplitude-eu-secret-key", "sandbox-eu-amplitude-secret-key",
         "--brevo-api-key", "xkeysib-sandbox-dev-key"]  # fmt: skip
 # The account's existing lists: the cohorts map to 10, 11 and 12 (meltano.yml `lists`).
 BREVO_LISTS = ["Newsletter", "Product updates", "Webinar attendees", "Beta testers", "Partners", "Events 2026",
@@ -72,11 +75,10 @@ def load_story() -> dict[str, Any] | None:
 
 
 def start_over() -> None:
-    """Forget the demo's sandbox data, Meltano bookmark, delivery ledger and reports."""
+    """Forget the demo's sandbox data, Meltano bookmark, delivery ledger (in .demo/) and reports."""
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     shutil.rmtree(OUTPUT, ignore_errors=True)
-    LEDGER.unlink(missing_ok=True)
-    meltano("state", "clear", "--force", STATE_ID, check=False, quiet=True)
+    meltano(f"--environment={ENVIRONMENT}", "state", "clear", "--force", STATE_ID, check=False, quiet=True)
 
 
 def start_sandbox() -> SandboxProcess:
@@ -147,9 +149,9 @@ def main(argv: list[str] | None = None) -> None:
         story = simulate_app(sandbox, story)
         let_export_latency_pass(sandbox, story)
 
-        step("meltano run tap-amplitude target-brevo")
+        step(f"meltano --environment={ENVIRONMENT} run tap-amplitude target-brevo")
         run_started = time.monotonic()
-        result = meltano("run", "tap-amplitude", "target-brevo", check=False,
+        result = meltano(f"--environment={ENVIRONMENT}", "run", "tap-amplitude", "target-brevo", check=False,
                          env={"TAP_AMPLITUDE_START_DATE": story["began"]})  # fmt: skip
         seconds = time.monotonic() - run_started
         if result.returncode != 0:

@@ -39,6 +39,25 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+def base_url(config: Mapping[str, Any], data_center: str, logger: logging.Logger) -> str:
+    """The Export/Dashboard host: `api_url` if set, else `data_center`'s entry of `api_urls`, else Amplitude's
+    host for the data center. An `api_url` that is the other data center's host is named in a warning."""
+    pinned = config.get("api_url")
+    per_region = config.get("api_urls") or {}
+    url = str(pinned or per_region.get(data_center) or HOSTS[data_center]).rstrip("/")
+    check_url_scheme(url, "api_url" if pinned else f"api_urls.{data_center}" if data_center in per_region else "host")
+    if pinned:
+        host = urlsplit(url).hostname
+        for region, official in HOSTS.items():
+            if region != data_center and host == urlsplit(official).hostname:
+                logger.warning(
+                    "api_url %s is the %s data center's host but data_center is %s; api_url wins "
+                    "(remove it to let data_center decide)",
+                    url, region, data_center,
+                )  # fmt: skip
+    return url
+
+
 def check_url_scheme(url: str, what: str) -> None:
     """Plain http only to this machine (the sandbox); anything else must be https."""
     parts = urlsplit(url)
@@ -82,8 +101,7 @@ class AmplitudeClient:
         self.data_center = str(config.get("data_center") or "US").upper()
         if self.data_center not in HOSTS:
             raise AmplitudeError(f"data_center must be US or EU, not {self.data_center!r}")
-        self.base_url = str(config.get("api_url") or HOSTS[self.data_center]).rstrip("/")
-        check_url_scheme(self.base_url, "api_url")
+        self.base_url = base_url(config, self.data_center, logger)
         api_key, secret_key = config.get("api_key"), config.get("secret_key")
         if not api_key or not secret_key:
             raise AmplitudeError("api_key and secret_key are required")

@@ -3,6 +3,7 @@ children, fed from the same download, so each hour is downloaded once whichever 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -260,7 +261,9 @@ class EventsStream(TypedRecordsStream):
         if emit_events:
             self.totals["events"] += emitted
         # The download overlapped the previous window's reading (read-ahead), so the two are reported apart.
-        self.logger.info(
+        # Empty windows (before a project's first event, say) are counted in the summary, listed at debug level.
+        self.logger.log(
+            logging.DEBUG if download.archive is None else logging.INFO,
             "Exported %s (%d h): %s; %d events read, %d filtered out, %d new; users=%d revenue=%d; "
             "downloaded in %.2f s, read in %.2f s (%.0f events/s)",
             window,

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from singer_sdk import Stream, Tap
+import logging
+from typing import Any
+
+from singer_sdk import Stream, Tap, metrics
 from singer_sdk import typing as th
 
 from tap_amplitude import streams
+from tap_amplitude.client import CredentialsError
+from tap_amplitude.logs import quiet_sdk
 from tap_amplitude.output import SingerOutput
 from tap_amplitude.revenue import DEFAULT_PROPERTIES, REVENUE_FIELDS
 
@@ -28,6 +33,7 @@ class TapAmplitude(Tap):
     """Amplitude events (Export API), users and revenue derived from them, cohorts, cohort members, event types."""
 
     name = "tap-amplitude"
+    package_name = "tap-amplitude-export"  # the distribution's name (for the version in logs and --about)
     message_writer_class = SingerOutput
 
     config_jsonschema = th.PropertiesList(
@@ -158,11 +164,32 @@ class TapAmplitude(Tap):
         th.Property(
             "api_url",
             th.StringType,
-            description="Override the Export/Dashboard host (e.g. the sandbox). Must be https, except for "
-            "loopback hosts. Default: chosen by data_center.",
+            description="Pin the Export/Dashboard host whatever data_center says (a warning names both when it "
+            "is the other data center's host). Must be https, except for loopback hosts. Default: chosen by "
+            "data_center.",
+        ),
+        th.Property(
+            "api_urls",
+            th.ObjectType(th.Property("US", th.StringType), th.Property("EU", th.StringType)),
+            description="Export/Dashboard host per data center (e.g. the sandbox's US and EU ports); data_center "
+            "picks one. A data center left out uses Amplitude's host.",
         ),
     ).to_dict()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        quiet_sdk([logging.getLogger(self.name)], metrics.get_metrics_logger())  # before the SDK's first words
+        super().__init__(*args, **kwargs)
+        quiet_sdk([], self.metrics_logger)  # the SDK set its level from LOGLEVEL in __init__
+
+    def sync_all(self) -> None:
+        try:
+            super().sync_all()
+        except CredentialsError as exc:  # what to fix, without a traceback (`meltano config test` shows one line)
+            self.logger.error("%s", exc)
+            raise SystemExit(1) from None
+
     def discover_streams(self) -> list[Stream]:
         """Static schemas: discovery makes no API call (Meltano runs it on every `meltano run`)."""
-        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        found = [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        quiet_sdk([stream.logger for stream in found], self.metrics_logger)
+        return found

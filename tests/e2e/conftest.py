@@ -2,7 +2,8 @@
 
 Every test gets its own Meltano system database (state), delivery ledger and reports, and the
 sandbox's endpoints and keys through the environment variables Meltano maps onto settings
-(`TAP_AMPLITUDE_API_URL`, `TARGET_BREVO_API_KEY`, ...), which win over meltano.yml's `dev` values.
+(`TAP_AMPLITUDE_API_URL`, `TARGET_BREVO_API_KEY`, ...), which win over the values of meltano.yml's `demo`
+environment (whose mappings the tests use).
 
 PostgreSQL (`postgres` fixture): the server at `TEST_POSTGRES_URL` (a libpq URL; default
 postgresql://postgres@127.0.0.1:5432/test, what our users have) when it accepts connections there; otherwise a
@@ -22,7 +23,7 @@ import pytest
 from sandbox.process import SandboxProcess
 
 from e2e.postgres import DEFAULT_URL, Postgres
-from e2e.support import BREVO_LISTS, MELTANO, REPO, SEED_START, Pipeline
+from e2e.support import BREVO_LISTS, DEMO_ENVIRONMENT, MELTANO, REPO, SEED_START, Pipeline
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +38,7 @@ def pipeline(sandbox: SandboxProcess, tmp_path: Path, installed_plugins: None) -
     sandbox.seed("brevo", lists=BREVO_LISTS)
     env = {
         **os.environ,
-        "MELTANO_ENVIRONMENT": "dev",
+        "MELTANO_ENVIRONMENT": DEMO_ENVIRONMENT,
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "TAP_AMPLITUDE_API_URL": sandbox.amplitude["api"],

@@ -21,10 +21,17 @@ BREVO_LISTS = [f"List {i}" for i in range(1, 10)] + ["Active users", "Power user
 SEED_START = datetime(2026, 3, 2, tzinfo=UTC)
 
 
-def plugin_config(kind: str, name: str) -> dict[str, Any]:
-    """A plugin's base `config` in meltano.yml: what `meltano run` uses unless an environment overrides it."""
+DEMO_ENVIRONMENT = "demo"  # the sandbox and the demo app's mappings: what these tests run
+
+
+def plugin_config(kind: str, name: str, environment: str = DEMO_ENVIRONMENT) -> dict[str, Any]:
+    """A plugin's config in meltano.yml as `meltano run` in `environment` sees it (the environment's keys over
+    the base config's; the tests only read keys that live in one of the two)."""
     project = yaml.safe_load((REPO / "meltano.yml").read_text())
-    return next(p for p in project["plugins"][kind] if p["name"] == name).get("config", {})
+    base = next(p for p in project["plugins"][kind] if p["name"] == name).get("config", {})
+    env = next(e for e in project["environments"] if e["name"] == environment)
+    overrides = next((p for p in env["config"]["plugins"].get(kind, []) if p["name"] == name), {})
+    return {**base, **overrides.get("config", {})}
 
 
 @dataclass

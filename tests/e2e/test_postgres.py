@@ -48,7 +48,8 @@ def test_a_warehouse_table_feeds_brevo_contacts(pipeline: Pipeline, warehouse: N
         for k, v in pipeline.env.items()
         if k.startswith("TARGET_BREVO_")
     }
-    pipeline.run("run", "tap-warehouse-customers", "target-brevo-customers", **target_env)
+    # `dev`: no demo mappings to merge into the customers' own (what a user's project runs)
+    pipeline.run("run", "tap-warehouse-customers", "target-brevo-customers", MELTANO_ENVIRONMENT="dev", **target_env)
 
     ada = pipeline.brevo("contacts/c-001", identifierType="ext_id")
     assert ada["email"] == "ada@example.com"

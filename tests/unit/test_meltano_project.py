@@ -27,7 +27,10 @@ def plugin(kind: str, name: str) -> dict:
     return next(p for p in project()["plugins"][kind] if p["name"] == name)
 
 
-@pytest.mark.parametrize(("kind", "name"), [("extractors", "tap-amplitude"), ("loaders", "target-brevo")])
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("extractors", "tap-amplitude"), ("extractors", "tap-amplitude-streaming"), ("loaders", "target-brevo")],
+)
 def test_every_setting_is_declared_with_its_description(kind: str, name: str) -> None:
     about = json.loads(
         subprocess.run([str(BIN / name), "--about", "--format=json"], capture_output=True, text=True, check=True).stdout
@@ -46,23 +49,48 @@ def test_every_setting_is_declared_with_its_description(kind: str, name: str) ->
     assert set(plugin(kind, name)["capabilities"]) <= set(about["capabilities"]) | {"catalog", "discover", "state"}
 
 
+def environment(name: str) -> dict:
+    return next(e for e in project()["environments"] if e["name"] == name)
+
+
 def test_environments_job_and_schedule() -> None:
     doc = project()
     assert doc["default_environment"] == "dev"
-    assert {e["name"] for e in doc["environments"]} == {"dev", "prod"}
-    dev = next(e for e in doc["environments"] if e["name"] == "dev")
-    dev_urls = [p["config"].get("api_url", "") for group in dev["config"]["plugins"].values() for p in group]
-    assert all(u.startswith("http://127.0.0.1:") for u in dev_urls), "dev points at the sandbox"
-    prod = next(e for e in doc["environments"] if e["name"] == "prod")
-    prod_configs = [p.get("config", {}) for group in prod["config"]["plugins"].values() for p in group]
-    assert not any("api_url" in c for c in prod_configs), "prod uses the real hosts"
+    assert {e["name"] for e in doc["environments"]} == {"dev", "demo", "prod"}
+    for name in ("dev", "demo"):
+        configs = [p.get("config", {}) for group in environment(name)["config"]["plugins"].values() for p in group]
+        urls = [c["api_url"] for c in configs if "api_url" in c]
+        urls += [u for c in configs for u in c.get("api_urls", {}).values()]
+        assert urls and all(u.startswith("http://127.0.0.1:") for u in urls), f"{name} points at the sandbox"
+    dev_tap = next(p for p in environment("dev")["config"]["plugins"]["extractors"] if p["name"] == "tap-amplitude")
+    assert set(dev_tap["config"]["api_urls"]) == {"US", "EU"}, "data_center decides the sandbox's host too"
+    prod_configs = [p.get("config", {}) for group in environment("prod")["config"]["plugins"].values() for p in group]
+    assert not any("api_url" in c or "api_urls" in c for c in prod_configs), "prod uses the real hosts"
     job = next(j for j in doc["jobs"] if j["name"] == "amplitude-to-brevo")
     assert job["tasks"] == ["tap-amplitude target-brevo"]
+    realtime = next(j for j in doc["jobs"] if j["name"] == "amplitude-to-brevo-realtime")
+    assert realtime["tasks"] == ["tap-amplitude-streaming target-brevo-realtime"]
     assert any(s["job"] == "amplitude-to-brevo" and s["interval"] == "@hourly" for s in doc["schedules"])
 
 
-def test_default_mappings_are_the_seed_config() -> None:
-    config = plugin("loaders", "target-brevo")["config"]
+def test_the_base_config_holds_no_demo_values() -> None:
+    """What a user sets is what runs: the base config has no sample mappings for theirs to merge into."""
+    for kind, name in (("extractors", "tap-amplitude"), ("loaders", "target-brevo")):
+        config = plugin(kind, name)["config"]
+        for key in (
+            "property_mapping",
+            "event_mapping",
+            "lists",
+            "attribute_types",
+            "cohort_ids",
+            "revenue_event_types",
+        ):
+            assert key not in config, f"{name}: {key} belongs in an environment (demo) or to the user"
+
+
+def test_the_demo_environment_holds_the_seed_config() -> None:
+    loaders = environment("demo")["config"]["plugins"]["loaders"]
+    config = next(p for p in loaders if p["name"] == "target-brevo")["config"]
     assert config["lists"] == {"active_users": 10, "power_users": 11, "churning_users": 12}
     assert config["event_mapping"] == {
         "Purchase": "order_completed",
@@ -85,4 +113,3 @@ def test_default_mappings_are_the_seed_config() -> None:
         "last_active": "LAST_ACTIVE",
         "device_type": "DEVICE",
     }
-    assert config["orders_historical"] == "auto"

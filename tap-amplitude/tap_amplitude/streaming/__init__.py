@@ -1,0 +1,1 @@
+"""tap-amplitude-streaming: Amplitude's webhook destinations (Webhooks Streaming, Cohort Webhooks) as a Singer tap."""

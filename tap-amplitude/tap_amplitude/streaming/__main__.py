@@ -1,0 +1,3 @@
+from tap_amplitude.streaming.tap import TapAmplitudeStreaming
+
+TapAmplitudeStreaming.cli()
