@@ -7,18 +7,19 @@ from typing import Any
 from singer_sdk import typing as th
 
 from target_brevo.brevo import limits
-from target_brevo.mapping.events import DEFAULT_EVENT_FIELDS
+from target_brevo.mapping.events import DEFAULT_EVENT_FIELDS, DEFAULT_EVENT_KEY
 from target_brevo.mapping.orders import DEFAULT_ORDER_FIELDS
 
-STREAM_TYPES = ("contacts", "events", "orders", "list_members", "lists", "skip")
+STREAM_TYPES = ("contacts", "events", "orders", "list_members", "list_changes", "lists", "skip")
 DEFAULT_STREAM_TYPES = {
     "users": "contacts",
     "events": "events",
     "revenue": "orders",
     "cohort_members": "list_members",
+    "cohort_membership_changes": "list_changes",
     "cohorts": "lists",
 }
-SYNC_MODES = ("mirror", "append", "remove")
+SYNC_MODES = ("mirror", "append", "remove", "delta")
 
 _STRING_MAP = th.ObjectType(additional_properties=th.StringType)
 _PATHS = th.CustomType({"type": ["string", "array", "null"], "items": {"type": "string"}})
@@ -81,7 +82,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Stream name -> one of "
         + ", ".join(f"`{t}`" for t in STREAM_TYPES)
         + ". Merged over the defaults users->contacts, events->events, revenue->orders, "
-        "cohort_members->list_members, cohorts->lists. Unrouted streams are skipped with one warning each.",
+        "cohort_members->list_members, cohort_membership_changes->list_changes, cohorts->lists. "
+        "`list_changes` records are cohort entries and exits (delta mode, see `cohort_sync_mode`). "
+        "Unrouted streams are skipped with one warning each.",
     ),
     th.Property(
         "email_field",
@@ -139,11 +142,21 @@ CONFIG_SCHEMA = th.PropertiesList(
         _STRING_MAP,
         description="Event record property or path -> contact attribute sent as `contact_properties`.",
     ),
-    _fields(
+    th.Property(
         "event_fields",
-        "Event record fields: `uuid` (ledger key), `name`, `time`, `properties`. Defaults `uuid`, "
-        "`event_type`, `event_time`, `event_properties`.",
-        list(DEFAULT_EVENT_FIELDS),
+        th.ObjectType(
+            th.Property("key", _PATHS),
+            th.Property("uuid", th.StringType(nullable=True)),
+            *(th.Property(name, th.StringType(nullable=True)) for name in DEFAULT_EVENT_FIELDS),
+            additional_properties=False,
+        ),
+        description="Event record fields: `key`, the delivery key the ledger keeps so that each event reaches "
+        "Brevo once (a path or a list of paths, first non-empty wins, else a hash of the record; default "
+        + ", then ".join(f"`{path}`" for path in DEFAULT_EVENT_KEY)
+        + ": Amplitude's `$insert_id` is the same whether an event is streamed or exported; `uuid` is the "
+        "older spelling of a single key path), `name`, `time`, `properties` (defaults "
+        + ", ".join(f"`{path}`" for path in DEFAULT_EVENT_FIELDS.values())
+        + ").",
     ),
     _fields(
         "order_fields",
@@ -182,8 +195,11 @@ CONFIG_SCHEMA = th.PropertiesList(
         "cohort_fields",
         "List-member record fields: `cohort_id`, `cohort_name`, `snapshot_size` (members in the complete "
         "snapshot) and `snapshot_complete` (an optional boolean completion marker). Defaults "
-        "`cohort_id`, `cohort_name`, `snapshot_size`, none.",
-        ["cohort_id", "cohort_name", "snapshot_size", "snapshot_complete"],
+        "`cohort_id`, `cohort_name`, `snapshot_size`, none. List-change records also have `in_cohort` "
+        "(true: entered, false: left), `message_id` (changes of a message already applied are skipped) and "
+        "`computed_time` (a change computed before the last one applied to the contact is skipped); "
+        "defaults the same names.",
+        ["cohort_id", "cohort_name", "snapshot_size", "snapshot_complete", "in_cohort", "message_id", "computed_time"],
     ),
     _fields("list_fields", "Lists-stream record fields: `id` and `name`. Defaults `id`, `name`.", ["id", "name"]),
     th.Property(
@@ -223,7 +239,10 @@ CONFIG_SCHEMA = th.PropertiesList(
         default="mirror",
         allowed_values=list(SYNC_MODES),
         description="How cohort members change lists: `mirror` (add, and remove those no longer in a complete "
-        "snapshot), `append` (add only), `remove` (remove the received members).",
+        "snapshot), `append` (add only), `remove` (remove the received members), `delta` (the list follows "
+        "the cohort's entries and exits from a `list_changes` stream, such as Amplitude's Cohort Webhooks: "
+        "entries are added, exits removed, repeated and late changes skipped; snapshot records of the "
+        "cohort are ignored). Records of a `list_changes` stream are applied as `delta` whatever the mode.",
     ),
     th.Property(
         "mirror_max_removal_fraction",
@@ -246,15 +265,32 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "rejects_file",
         th.StringType,
-        description="JSONL file (mode 0600) receiving rejected records with stream, key and reason.",
+        description="Where to read the latest run's rejected records (JSONL, mode 0600: run id, time, stream, "
+        "key, reason, record): a link to that run's own file in the folder of the same name without the "
+        "extension (`output/brevo-rejects.jsonl` -> `output/brevo-rejects/<run id>.jsonl`), so a clean run reads clean.",
+    ),
+    th.Property(
+        "rejects_keep_runs",
+        th.IntegerType,
+        default=168,
+        description="How many runs' rejects files to keep (the newest; 168 = a week of hourly runs).",
     ),
     th.Property(
         "ledger_path",
         th.StringType,
         default=".target-brevo/ledger.sqlite3",
-        description="SQLite delivery ledger of accepted event uuids; keep it between runs.",
+        description="SQLite delivery ledger: the event keys Brevo accepted and the last list change applied "
+        "per contact; keep it between runs. Targets on one host may share it (a streaming one beside the "
+        "hourly export one): each event key is claimed by one of them before it is sent.",
     ),
     th.Property("summary_file", th.StringType, description="Also write the run summary (JSON) to this file."),
+    th.Property(
+        "state_ack_file",
+        th.StringType,
+        description="Also write each STATE the target emits (its JSON value) to this file, atomically "
+        "(replaced, never half-written), so a tap running beside the target (the streaming receiver) can "
+        "drop what that STATE covers. Not written in a dry run.",
+    ),
     th.Property(
         "flush_interval_seconds",
         _NUMBER,

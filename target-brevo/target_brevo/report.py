@@ -1,8 +1,9 @@
-"""Run summary (per object and outcome counts) and the rejects file (JSONL, mode 0600)."""
+"""Run summary (per object and outcome counts) and the rejects file of the run (JSONL, mode 0600)."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import time
 from collections import Counter, defaultdict
@@ -15,24 +16,58 @@ import orjson
 from target_brevo.mapping.jsonsafe import json_safe
 
 
-class RejectsFile:
-    """Appends one JSON line per rejected record: stream, key, reason, and the record itself."""
+def new_run_id() -> str:
+    """Sortable by time, unique enough for one machine: `20261130T100500Z-3fa9c2`."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
-    def __init__(self, path: str | Path | None, redact: Any = lambda text: text) -> None:
-        self.path = Path(path) if path else None
+
+class RejectsFile:
+    """One JSONL file (mode 0600) per run: a line per rejected record with the run id, time, stream, key,
+    reason and the record itself.
+
+    The run's file is `<dir of path>/<stem>/<run id>.jsonl`, and `path` itself is a symlink to the latest
+    run's file, created empty at the start, so after a clean run it reads clean. The newest `keep_runs`
+    files are kept.
+    """
+
+    def __init__(
+        self, path: str | Path | None, redact: Any = lambda text: text, *, run_id: str = "", keep_runs: int = 168
+    ) -> None:
+        self.link = Path(path) if path else None
+        self.run_id = run_id or new_run_id()
         self._redact = redact
         self._fd: int | None = None
         self._lock = threading.Lock()
+        self.path: Path | None = None
+        if self.link is not None:
+            self.path = self.link.parent / self.link.stem / f"{self.run_id}.jsonl"
+            self._open()
+            self._prune(keep_runs)
+
+    def _open(self) -> None:
+        assert self.link is not None and self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.chmod(self.path, 0o600)
+        if self.link.exists() and not self.link.is_symlink():  # a rejects file from before per-run files
+            self.link.replace(self.path.parent / f"before-{self.run_id}.jsonl")
+        staged = self.link.with_name(f".{self.link.name}.{self.run_id}")
+        staged.symlink_to(os.path.relpath(self.path, self.link.parent))
+        staged.replace(self.link)  # atomic: readers see the previous run's file or this one's
+
+    def _prune(self, keep_runs: int) -> None:
+        assert self.path is not None
+        runs = sorted(self.path.parent.glob("2*.jsonl"))  # run ids sort by time
+        for old in runs[: max(0, len(runs) - max(1, keep_runs))]:
+            if old != self.path:
+                old.unlink(missing_ok=True)
 
     def write(self, entry: dict[str, Any]) -> None:
-        if self.path is None:
+        if self._fd is None:
             return
-        line = self._redact(orjson.dumps(json_safe(entry)).decode()) + "\n"
+        stamped = {"run_id": self.run_id, "rejected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entry}
+        line = self._redact(orjson.dumps(json_safe(stamped)).decode()) + "\n"
         with self._lock:
-            if self._fd is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                os.chmod(self.path, 0o600)
             os.write(self._fd, line.encode())
 
     def close(self) -> None:
@@ -117,6 +152,7 @@ class RunReport:
             "rejects": {"total": self.reject_count, "by_reason": dict(self.reject_reasons.most_common())},
             "elapsed_seconds": round(time.monotonic() - self.started, 3),
         }
+        out["run_id"] = self.rejects.run_id
         if self.rejects.path is not None:
             out["rejects"]["file"] = str(self.rejects.path)
         if client_stats is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from target_brevo.brevo.api import BrevoApi
 from target_brevo.brevo.http import BrevoHttp
+from target_brevo.cohorts.deltas import DeltaSync
 from target_brevo.cohorts.lists import ListDirectory
 from target_brevo.cohorts.store import MemberStore
 from target_brevo.cohorts.sync import CohortSync
@@ -23,6 +24,7 @@ from target_brevo.delivery.orders import OrderDelivery
 from target_brevo.report import RejectsFile, RunReport
 from target_brevo.settings import Settings
 from target_brevo.sinks.base import BrevoSink, SkipSink
+from target_brevo.sinks.changes import ListChangesSink
 from target_brevo.sinks.contacts import ContactsSink
 from target_brevo.sinks.events import EventsSink
 from target_brevo.sinks.lists import ListsSink
@@ -43,8 +45,11 @@ class Run:
         self.settings = settings
         self.http = BrevoHttp(settings.api_key, settings.api_url, settings.retry)
         self.api = BrevoApi(self.http)
-        self.report = RunReport(RejectsFile(settings.rejects_file, redact=self.http.redact), dry_run=settings.dry_run)
-        self.flush_policy = FlushPolicy(settings.flush_interval_seconds, dry_run=settings.dry_run)
+        rejects = RejectsFile(settings.rejects_file, redact=self.http.redact, keep_runs=settings.rejects_keep_runs)
+        self.report = RunReport(rejects, dry_run=settings.dry_run)
+        self.flush_policy = FlushPolicy(
+            settings.flush_interval_seconds, dry_run=settings.dry_run, ack_file=settings.state_ack_file
+        )
         limits = settings.limits
         self.imports = ContactImports(
             self.api, self.report, limits.import_rows, limits.import_bytes, settings.import_waits
@@ -64,6 +69,7 @@ class Run:
 
         self._ledger: Ledger | None = None
         self._cohorts: CohortSync | None = None
+        self._deltas: DeltaSync | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -76,6 +82,21 @@ class Run:
         if self._cohorts is None:
             self._cohorts = self._new_cohort_sync()
         return self._cohorts
+
+    @property
+    def deltas(self) -> DeltaSync:
+        """Delta mode: membership changes, sharing cohort sync's list writer."""
+        if self._deltas is None:
+            settings = self.settings
+            self._deltas = DeltaSync(
+                self.lists,
+                self.cohorts.writer,
+                self.ledger,
+                self.report,
+                list_target=settings.list_target,
+                dry_run=settings.dry_run,
+            )
+        return self._deltas
 
     def _new_cohort_sync(self) -> CohortSync:
         settings = self.settings
@@ -106,6 +127,7 @@ class Run:
             "events": self._events_sink,
             "orders": self._orders_sink,
             "list_members": self._members_sink,
+            "list_changes": self._changes_sink,
             "lists": self._lists_sink,
         }
         build = builders.get(stream_type)
@@ -163,6 +185,12 @@ class Run:
             ListMembersSink, identity=settings.identity, rules=settings.members, cohorts=self.cohorts
         )
 
+    def _changes_sink(self, stream_name: str) -> SinkFactory:
+        settings = self.settings
+        return functools.partial(
+            ListChangesSink, identity=settings.identity, rules=settings.members, deltas=self.deltas
+        )
+
     def _lists_sink(self, stream_name: str) -> SinkFactory:
         return functools.partial(ListsSink, rules=self.settings.cohort_definitions, cohorts=self.cohorts)
 
@@ -198,5 +226,7 @@ class Run:
             self._ledger.close()
         if self._cohorts is not None:
             self._cohorts.store.close()
+        if self._deltas is not None:
+            self._deltas.close()
         self.report.rejects.close()
         self.http.close()

@@ -12,7 +12,7 @@ from target_brevo.brevo.http import RetryPolicy, check_api_url
 from target_brevo.config_schema import CEILINGS, DEFAULT_STREAM_TYPES, DEFAULTS, STREAM_TYPES, SYNC_MODES
 from target_brevo.mapping.cohorts import DEFAULT_COHORT_FIELDS, DEFAULT_LIST_FIELDS, ListRules, MemberRules
 from target_brevo.mapping.contacts import ContactRules, attribute_mapping
-from target_brevo.mapping.events import DEFAULT_EVENT_FIELDS, EventRules
+from target_brevo.mapping.events import DEFAULT_EVENT_FIELDS, EventRules, event_key_paths
 from target_brevo.mapping.identity import IdentityRules, identity_of
 from target_brevo.mapping.orders import DEFAULT_ORDER_FIELDS, OrderRules
 from target_brevo.mapping.values import ATTRIBUTE_TYPES, BREVO_NAME
@@ -87,8 +87,10 @@ class Settings:
     removal_cap: RemovalCap
     dry_run: bool
     rejects_file: str | None
+    rejects_keep_runs: int
     ledger_path: str
     summary_file: str | None
+    state_ack_file: str | None
     flush_interval_seconds: float
     limits: RequestLimits
     import_waits: ImportWaits
@@ -254,6 +256,7 @@ def _lists(read: _Reader, mode: str, cap: RemovalCap) -> dict[str, ListTarget]:
 def _mapping_rules(read: _Reader, identity: IdentityRules) -> tuple[EventRules, OrderRules, MemberRules, ListRules]:
     events = EventRules(
         fields={**DEFAULT_EVENT_FIELDS, **(read.get("event_fields") or {})},
+        key_paths=event_key_paths(read.get("event_fields") or {}),
         names=read.names("event_mapping", "event name (1-255 letters, digits, '-' or '_')"),
         forward_unmapped=read.flag("forward_unmapped_events"),
         contact_properties=read.names("event_contact_properties", "attribute name", upper=True),
@@ -345,8 +348,10 @@ def parse_settings(config: dict[str, Any]) -> Settings:
         removal_cap=cap,
         dry_run=read.flag("dry_run"),
         rejects_file=read.text("rejects_file"),
+        rejects_keep_runs=int(read.get("rejects_keep_runs")),
         ledger_path=str(read.get("ledger_path")),
         summary_file=read.text("summary_file"),
+        state_ack_file=read.text("state_ack_file"),
         flush_interval_seconds=flush_interval,
         limits=_request_limits(read),
         import_waits=import_waits,

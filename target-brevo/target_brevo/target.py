@@ -32,6 +32,7 @@ from target_brevo.settings import Settings, parse_settings
 from target_brevo.sinks.base import SkipSink, flush_rank
 
 SUMMARY_LOGGER = logging.getLogger("target_brevo.summary")
+MELTANO_TEST_STREAM = "meltano_test_stream"  # what `meltano config test` sends a loader
 
 
 class TargetBrevo(Target):
@@ -43,11 +44,13 @@ class TargetBrevo(Target):
     message_reader_class = SingerInput
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._warned_streams: set[str] = set()
+        self._run: Run | None = None  # before the SDK's __init__: it calls setup_mapper, which opens the run
+        self.summary: dict[str, Any] = {}
         super().__init__(*args, **kwargs)
         self.max_parallelism = 1
-        self._warned_streams: set[str] = set()
-        self._run: Run | None = None
-        self.summary: dict[str, Any] = {}
+        if not self.metrics_logger.isEnabledFor(logging.DEBUG):  # METRIC lines only when LOGLEVEL=DEBUG
+            self.metrics_logger.setLevel(logging.WARNING)
 
     @functools.cached_property
     def settings(self) -> Settings:
@@ -62,12 +65,20 @@ class TargetBrevo(Target):
     def setup_mapper(self) -> None:
         _ = self.settings  # configuration errors (event names, lists, URL) surface at start-up
         super().setup_mapper()
+        # The key is proved before any input is read: in a `meltano run` a wrong key stops the run
+        # before the tap has exported anything.
+        account = self.run.api.account_name()
+        self.logger.info("Brevo api_key accepted (account %r, %s)", account, self.settings.api_url)
 
     # -- routing ------------------------------------------------------------------------------
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """The sink of the stream's type, its collaborators bound (called once per new sink)."""
         stream_type = self.settings.stream_types.get(stream_name)
-        if stream_type is None and stream_name not in self._warned_streams:
+        if stream_name == MELTANO_TEST_STREAM:
+            self.logger.info(
+                "`meltano config test`: the configuration and the api_key work; the test record is not written"
+            )
+        elif stream_type is None and stream_name not in self._warned_streams:
             self._warned_streams.add(stream_name)
             self.logger.warning("Stream %r is not routed by stream_types; its records are skipped", stream_name)
         return self.run.sink_factory(stream_type or "skip", stream_name)  # type: ignore[return-value]
@@ -112,6 +123,7 @@ class TargetBrevo(Target):
     def _write_state_message(self, state: dict) -> None:
         if self.run.flush_policy.emits(state):
             super()._write_state_message(state)
+            self.run.flush_policy.acknowledge(state)  # `state_ack_file`
 
     def _handle_termination(self, signum: int, frame: Any) -> None:  # pragma: no cover - signal path
         # Draining here could acknowledge a batch that is half sent (meltano/sdk#3775): stop instead.

@@ -3,6 +3,7 @@ reported, and a bad record is rejected without stopping the run (target-brevo ag
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -150,9 +151,9 @@ def test_bad_records_are_rejected_and_the_run_goes_on(brevo, config, tmp_path):
     assert len(stored(brevo, "events")) == 1
 
 
-def test_a_line_that_is_not_json_is_named_by_number_not_content(tmp_path):
+def test_a_line_that_is_not_json_is_named_by_number_not_content(tmp_path, sandbox):
     config = tmp_path / "config.json"
-    config.write_text('{"api_key": "xkeysib-unit", "api_url": "http://127.0.0.1:9/v3"}')
+    config.write_text(json.dumps({"api_key": sandbox.brevo["api_key"], "api_url": sandbox.brevo["api"]}))
     lines = '{"type": "STATE", "value": {}}\nnot json: jane@example.com +33612345678\n'
     run = subprocess.run(
         [sys.executable, "-m", "target_brevo", "--config", str(config)],

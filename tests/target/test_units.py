@@ -179,6 +179,7 @@ def test_settings_defaults_route_tap_amplitude_streams():
         "events": "skip",
         "revenue": "orders",
         "cohort_members": "list_members",
+        "cohort_membership_changes": "list_changes",
         "cohorts": "lists",
         "customers": "contacts",
     }
@@ -262,6 +263,7 @@ def test_rejects_file_is_private_jsonl_without_secret(tmp_path):
     report.rejects.close()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     lines = [orjson.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0].pop("run_id") == report.rejects.run_id and lines[0].pop("rejected_at")
     assert lines[0] == {
         "stream": "events",
         "object": "events",
@@ -394,3 +396,25 @@ def test_import_wait_is_learned_from_completed_imports():
     queue._learn(21_000, process("2026-01-01T00:00:00.100Z", "2026-01-01T00:00:02.500Z"))
     assert queue._base_seconds == 0.5
     assert queue.expected_seconds(42_000) == pytest.approx(0.5 + 42_000 * (1.5 / 21_000))
+
+
+def test_rejects_file_per_run_with_the_latest_linked(tmp_path):
+    """Each run writes its own file (run id and time on every line); the configured path links to the latest,
+    created empty at the start, so a clean run reads clean; only the newest `keep_runs` files stay."""
+    link = tmp_path / "out" / "rejects.jsonl"
+    first = RejectsFile(link, run_id="20261130T090000Z-aaaaaa", keep_runs=2)
+    first.write({"stream": "users", "key": 1, "reason": "invalid email: x"})
+    first.close()
+    [line] = [orjson.loads(text) for text in link.read_text().splitlines()]
+    assert line["run_id"] == "20261130T090000Z-aaaaaa" and line["rejected_at"].endswith("Z")
+    assert line["reason"] == "invalid email: x"
+    clean = RejectsFile(link, run_id="20261130T100000Z-bbbbbb", keep_runs=2)
+    assert link.is_symlink() and link.read_text() == ""
+    assert clean.path == tmp_path / "out" / "rejects" / "20261130T100000Z-bbbbbb.jsonl"
+    assert stat.S_IMODE(os.stat(link).st_mode) == 0o600
+    clean.close()
+    RejectsFile(link, run_id="20261130T110000Z-cccccc", keep_runs=2).close()
+    assert sorted(p.name for p in (tmp_path / "out" / "rejects").iterdir()) == [
+        "20261130T100000Z-bbbbbb.jsonl",
+        "20261130T110000Z-cccccc.jsonl",
+    ]

@@ -68,12 +68,18 @@ class BrevoApi:
     def __init__(self, http: BrevoHttp) -> None:
         self.http = http
 
+    def account_name(self) -> str:
+        """The company the api_key belongs to: the cheapest call that proves the key (raises
+        `BrevoAuthError` on 401/403). Its `Date` header also sets the clock."""
+        body = self._ok(self.http.call("GET", "/account"), "GET /account")
+        return str(body.get("companyName") or body.get("email") or "?")
+
     def now(self) -> float:
         """Brevo's clock (epoch seconds): what is "live" is measured against it, so a sandbox with a moved
-        clock and the real service behave alike. Read from the `Date` of Brevo's answers; before the first
-        answer, from the cheapest call (the attribute list)."""
+        clock and the real service behave alike. Read from the `Date` of Brevo's answers (the start-up
+        key check is the first)."""
         if not self.http.clock_known:
-            self.http.call("GET", "/contacts/attributes")
+            self.account_name()
         return self.http.now()
 
     # -- contact attributes -------------------------------------------------------------------

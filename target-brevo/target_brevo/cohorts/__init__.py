@@ -1,2 +1,2 @@
-"""Cohort sync: cohorts and their snapshots, the member store, Brevo lists, and the mirror / append /
-remove policy with its removal cap."""
+"""Cohort sync: cohorts and their snapshots, the member store, Brevo lists, the mirror / append / remove
+policy with its removal cap, and delta mode (membership changes, de-duplicated and ordered)."""

@@ -82,6 +82,9 @@ class CohortSync:
         if cohort.list_id is None:
             self.report.count(REPORT_AS, "skipped_unmapped_cohort")
             return
+        if cohort.mode == policy.DELTA:  # the list follows the cohort's change stream: a snapshot may be older
+            self.report.count(REPORT_AS, "skipped_delta_list")
+            return
         self.report.list_count(list_label(cohort.list_id), "received")
         if self.store.receive(cohort.key, cohort.list_id, member.email, member.ext_id):
             self._received += 1

@@ -61,16 +61,19 @@ class ListWriter:
         self.report.list_count(label, "removed", removed)
         return removed
 
-    def add(self, list_id: int, count: int, members: Iterator[ContactIdentity], *, stream: str) -> None:
+    def add(
+        self, list_id: int, count: int, members: Iterator[ContactIdentity], *, stream: str, report_as: str = REPORT_AS
+    ) -> None:
         """Add members to a list: many (or while contacts are being imported anyway) through one import
         per body with the list id, which also creates contacts Brevo does not know; few through
-        contacts/add (150 per call, no process to poll), importing those Brevo does not know."""
+        contacts/add (150 per call, no process to poll), importing those Brevo does not know. The summary
+        counts the imports under `report_as`."""
         label = list_label(list_id)
         if self.dry_run:
             self.report.list_count(label, "would_add", count)
             return
         if count > self.import_threshold or self.imports.outstanding:
-            self._import(list_id, members, stream)
+            self._import(list_id, members, stream, report_as)
             return
         self.imports.settle()  # contacts/add needs the contacts imported before to exist
         unknown: list[ContactIdentity] = []
@@ -81,9 +84,9 @@ class ListWriter:
                 failed = {str(v).lower() if id_type == "emails" else str(v) for v in change.failure}
                 unknown.extend(m for m in part if value(m) in failed)
         if unknown:  # not in Brevo yet: the import creates them and puts them in the list in one go
-            self._import(list_id, iter(unknown), stream)
+            self._import(list_id, iter(unknown), stream, report_as)
 
-    def _import(self, list_id: int, members: Iterator[ContactIdentity], stream: str) -> None:
+    def _import(self, list_id: int, members: Iterator[ContactIdentity], stream: str, report_as: str) -> None:
         rows = (member_row(m) for m in members)
-        added = self.imports.send_rows(rows, [list_id], report_as=REPORT_AS, stream=stream)
+        added = self.imports.send_rows(rows, [list_id], report_as=report_as, stream=stream)
         self.report.list_count(list_label(list_id), "added_by_import", added)

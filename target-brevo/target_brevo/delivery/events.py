@@ -16,8 +16,9 @@ LEDGER_KIND = "event"
 class EventDelivery(RecordRequest):
     """Sends one stream's events in full batches; skips those the ledger says Brevo already accepted.
 
-    A batch's keys are written `inflight` before the request and `delivered` with Brevo's answer,
-    with SIGTERM/SIGINT held back in between (see `Ledger`)."""
+    A batch's keys are claimed in the ledger before the request (keys another process has delivered
+    or is sending meanwhile are left out), marked `delivered` with Brevo's answer, with SIGTERM/SIGINT
+    held back in between, and released if Brevo did not accept them (see `Ledger`)."""
 
     report_as = "events"
     item_name = "event"
@@ -43,7 +44,7 @@ class EventDelivery(RecordRequest):
         held = HeldItem(event, record, event_type)
         if event.key in self._batch:
             self._count([held], "duplicates_in_input")
-        elif self.ledger.is_delivered(LEDGER_KIND, event.key):
+        elif any(self.ledger.is_delivered(LEDGER_KIND, key) for key in (event.key, *event.aliases)):
             # also covers a repeat of an event sent earlier in this run
             self._count([held], "skipped_already_delivered")
         elif not self.send_old_events and event.occurred_at < self.api.now() - self.live_window_seconds:
@@ -53,24 +54,27 @@ class EventDelivery(RecordRequest):
             self._hold_item(event, record, event_type)
 
     def _send(self, items: list[HeldItem]) -> None:
-        self._send_with(items, self._send_events)
+        if self.dry_run:
+            self._send_with(items, self._send_events)  # counts them, sends nothing
+            return
+        claimed = set(self.ledger.mark_inflight(LEDGER_KIND, [held.item.key for held in items]))
+        # not claimed: another target sharing the ledger delivered them since `put`, or is sending them
+        self._count([held for held in items if held.item.key not in claimed], "skipped_claimed_elsewhere")
+        try:
+            self._send_with([held for held in items if held.item.key in claimed], self._send_events)
+        finally:
+            self.ledger.forget(LEDGER_KIND, claimed)  # the claims Brevo did not accept are free again
 
     def _send_events(self, items: list[HeldItem]) -> int:
-        keys = [held.item.key for held in items]
         with signals_held():
-            self.ledger.mark_inflight(LEDGER_KIND, keys)
-            try:
-                failed = self.api.send_events([held.item.payload for held in items])
-            except BaseException:
-                self.ledger.forget(LEDGER_KIND, keys)
-                raise
+            failed = self.api.send_events([held.item.payload for held in items])
             # 202: all accepted. 207: all but the listed indexes (Brevo queued the rest).
-            self.ledger.mark_delivered(LEDGER_KIND, [key for i, key in enumerate(keys) if i not in failed])
-            self.ledger.forget(LEDGER_KIND, [keys[i] for i in failed])
-        accepted = len(items) - len(failed)
-        self._count([held for i, held in enumerate(items) if i not in failed], "sent")
+            accepted = [held for i, held in enumerate(items) if i not in failed]
+            keys = [key for held in accepted for key in (held.item.key, *held.item.aliases)]
+            self.ledger.mark_delivered(LEDGER_KIND, keys)
+        self._count(accepted, "sent")
         if failed:
             self.report.count(self.report_as, "partial_batches")
         for index, message in sorted(failed.items()):
             self._refuse(items[index], f"Brevo rejected the event: {message}")
-        return accepted
+        return len(accepted)

@@ -1,23 +1,59 @@
-"""When held records are sent and the STATE that follows them is emitted."""
+"""When held records are sent, and the STATE that follows them is emitted (and acknowledged in a file)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import orjson
+
 LOGGER = logging.getLogger("target_brevo")
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one step: a reader sees the old content or the new, never a part.
+    The bytes are on disk before the rename, and the rename before the return."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 class FlushPolicy:
     """Flush when a STATE arrives at least `interval_seconds` after the last flush; emit each new STATE
     once, and none in a dry run (nothing was written, so a bookmark would make the next real run skip
-    those records)."""
+    those records). Each STATE emitted is also written to `ack_file` when one is set."""
 
-    def __init__(self, interval_seconds: float, *, dry_run: bool, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        interval_seconds: float,
+        *,
+        dry_run: bool,
+        ack_file: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.interval_seconds = interval_seconds
         self.dry_run = dry_run
+        self.ack_file = Path(ack_file) if ack_file else None
         self._clock = clock
         self._flushed_at = clock()
         self._last_state: Any = None
@@ -36,3 +72,9 @@ class FlushPolicy:
             LOGGER.info("Dry run: STATE messages are not emitted")
         self._last_state = state
         return not self.dry_run
+
+    def acknowledge(self, state: dict[str, Any]) -> None:
+        """After `state` was emitted (never in a dry run, see `emits`): write it to `ack_file`, for a tap
+        that drops what it covers."""
+        if self.ack_file is not None:
+            write_atomically(self.ack_file, orjson.dumps(state) + b"\n")

@@ -1,21 +1,43 @@
-"""Delivery ledger: which events Brevo has accepted, keyed by event uuid, in a SQLite file.
+"""Delivery ledger: what Brevo has been given, in a SQLite file that several target processes may share.
 
-Brevo's event API has no idempotency key, so the ledger is what makes re-runs safe: an event whose
-key is recorded as delivered is never sent again. Keys are written `inflight` before a request and
-`delivered` in the same breath as Brevo's 2xx, with SIGTERM/SIGINT held back in between so an
-orderly stop cannot split the two. Only a hard kill during the request round trip can leave keys
-`inflight`; those are sent again on the next run (never lost, at worst one batch repeated).
+Events. Brevo's event API has no idempotency key, so the ledger is what makes re-runs, retries and a
+second path (a streaming target beside the hourly export target) safe: an event key is sent only by
+the process that claims it. A claim inserts the key `inflight` under the claiming ledger's owner id
+inside one write transaction, and SQLite lets one writer at a time in, so two processes can never
+both claim a key. The key turns `delivered` in the same breath as Brevo's 2xx, with SIGTERM/SIGINT
+held back in between, and a key Brevo refused is released. A key left `inflight` by an owner that is
+no longer running (a hard kill during the request round trip) is free again: the next claimant sends
+it again, so nothing is lost and at worst one batch repeats.
+
+Owners. An open ledger holds an exclusive `flock` on `<ledger>.owners/<owner>.lock`; the kernel drops
+it when the process ends, however it ends, so "is the owner of this claim still running" needs no
+clock and no heartbeat. SQLite's WAL and `flock` both need the processes on one host (a local disk or
+one volume of one node), which is how a streaming and an export target share a ledger.
+
+Cohort deltas. `list_changes` keeps, per list and contact, the last membership change applied (in or
+out, when Amplitude computed it, and its message id), so a repeated message and a change older than
+the one applied are skipped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
+import os
 import signal
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
+
+LOGGER = logging.getLogger("target_brevo.ledger")
+#: How long a writer waits for another process's write transaction (they last milliseconds).
+BUSY_TIMEOUT_SECONDS = 30.0
+_PAGE = 500  # keys per query (SQLite allows 32,766 parameters)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -23,9 +45,28 @@ CREATE TABLE IF NOT EXISTS deliveries (
     key TEXT NOT NULL,
     status TEXT NOT NULL,
     updated_at REAL NOT NULL,
+    owner TEXT,
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS list_changes (
+    list_id INTEGER NOT NULL,
+    contact TEXT NOT NULL,
+    in_list INTEGER NOT NULL,
+    computed_at REAL NOT NULL,
+    message_id TEXT NOT NULL,
+    applied_at REAL NOT NULL,
+    PRIMARY KEY (list_id, contact)
+) WITHOUT ROWID;
 """
+
+
+class ContactChange(NamedTuple):
+    """A membership change of one contact in one list: in or out, when Amplitude computed it (epoch
+    seconds), and the message that carried it."""
+
+    in_list: bool
+    computed_at: float
+    message_id: str
 
 
 @contextlib.contextmanager
@@ -42,18 +83,112 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+class _OwnerLock:
+    """This ledger's owner id, and the lock that says the owner is running (no lock for a ledger in
+    memory, which no other ledger can see)."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.owner = uuid.uuid4().hex
+        self._fd: int | None = None
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._path = directory / f"{self.owner}.lock"
+            unnamed = directory / f".{self.owner}.new"
+            self._fd = os.open(unnamed, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(unnamed, self._path)  # a lock file is never seen unlocked while its owner runs
+            for other in directory.glob("*.lock"):
+                if other != self._path:
+                    self.running(other.stem)  # drops the files of owners that ended without closing
+
+    def running(self, owner: str | None) -> bool:
+        """Whether another ledger `owner` (of a claim) is open in a live process. A claim without an owner
+        was written before owners existed: its process is gone."""
+        if owner is None or self.directory is None:
+            return False
+        path = self.directory / f"{owner}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # also releases the lock taken on a dead owner's file
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return False
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self._path.unlink()
+        os.close(self._fd)
+        self._fd = None
+
+
+def _journal_mode_wal(db: sqlite3.Connection) -> str:
+    """Switch to WAL; returns the journal mode in force. Two processes creating the ledger at once can
+    get "database is locked" here without SQLite waiting (the busy timeout does not cover the switch)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            return str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """The ledger database, in WAL mode with a busy timeout so that processes can share it."""
+    db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
+    db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    mode = _journal_mode_wal(db)
+    if mode != "wal" and str(path) != ":memory:":
+        LOGGER.warning("The ledger %s cannot use WAL (journal mode %s): do not share it between processes", path, mode)
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(_SCHEMA)
+    return db
+
+
 class Ledger:
-    """Event keys Brevo accepted (`delivered`) or that were on their way when the run stopped (`inflight`)."""
+    """Event keys claimed (`inflight`) and accepted (`delivered`), and the last list change applied per
+    list and contact."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = _connect(self.path)
         self._lock = threading.Lock()
+        self._migrate()
+        in_memory = str(path) == ":memory:"
+        self._owner = _OwnerLock(None if in_memory else self.path.with_name(self.path.name + ".owners"))
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE) so that reads inside it are current."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        """Ledgers written before owners existed gain the column (their claims have no owner: free)."""
+        with self._write() as db:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
+            if "owner" not in columns:
+                db.execute("ALTER TABLE deliveries ADD COLUMN owner TEXT")
+
+    # -- events -------------------------------------------------------------------------------
     def is_delivered(self, kind: str, key: str) -> bool:
         with self._lock:
             return (
@@ -63,35 +198,86 @@ class Ledger:
                 is not None
             )
 
-    def _set(self, kind: str, keys: Iterable[str], status: str) -> None:
+    def mark_inflight(self, kind: str, keys: Iterable[str]) -> list[str]:
+        """Claim `keys` for sending; returns the keys this ledger now holds: new ones, its own claims, and
+        claims of owners no longer running. Delivered keys and live owners' claims are not returned."""
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT INTO deliveries(kind, key, status, updated_at) VALUES (?,?,?,?) "
-                    "ON CONFLICT(kind, key) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at",
-                    [(kind, key, status, now) for key in keys],
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
-    def mark_inflight(self, kind: str, keys: Iterable[str]) -> None:
-        self._set(kind, keys, "inflight")
+        claimed: list[str] = []
+        running: dict[str | None, bool] = {}
+        with self._write() as db:
+            for key in dict.fromkeys(keys):
+                inserted = db.execute(
+                    "INSERT OR IGNORE INTO deliveries(kind, key, status, updated_at, owner) VALUES (?,?,'inflight',?,?)",
+                    (kind, key, now, self._owner.owner),
+                ).rowcount
+                if not inserted:
+                    status, owner = db.execute(
+                        "SELECT status, owner FROM deliveries WHERE kind=? AND key=?", (kind, key)
+                    ).fetchone()
+                    if status != "inflight":
+                        continue
+                    if owner != self._owner.owner:
+                        if owner not in running:
+                            running[owner] = self._owner.running(owner)
+                        if running[owner]:
+                            continue
+                        db.execute(
+                            "UPDATE deliveries SET owner=?, updated_at=? WHERE kind=? AND key=?",
+                            (self._owner.owner, now, kind, key),
+                        )
+                claimed.append(key)
+        return claimed
 
     def mark_delivered(self, kind: str, keys: Iterable[str]) -> None:
-        self._set(kind, keys, "delivered")
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO deliveries(kind, key, status, updated_at, owner) VALUES (?,?,'delivered',?,?) "
+                "ON CONFLICT(kind, key) DO UPDATE SET status='delivered', updated_at=excluded.updated_at, "
+                "owner=excluded.owner",
+                [(kind, key, now, self._owner.owner) for key in keys],
+            )
 
     def forget(self, kind: str, keys: Iterable[str]) -> None:
-        """Drop keys that were not accepted (rejected events), so a later run may send them again."""
-        keys = list(keys)
+        """Release this ledger's claims on keys that were not accepted (refused events), so that a later
+        run may send them again. Delivered keys and other owners' claims stay."""
+        with self._write() as db:
+            db.executemany(
+                "DELETE FROM deliveries WHERE kind=? AND key=? AND status='inflight' AND owner=?",
+                [(kind, key, self._owner.owner) for key in keys],
+            )
+
+    # -- cohort deltas ------------------------------------------------------------------------
+    def applied_changes(self, list_id: int, contacts: list[str]) -> dict[str, ContactChange]:
+        """The last change applied to each of `contacts` (that has one) in list `list_id`."""
+        found: dict[str, ContactChange] = {}
         with self._lock:
-            self._db.executemany(
-                "DELETE FROM deliveries WHERE kind=? AND key=? AND status!='delivered'", [(kind, k) for k in keys]
+            for start in range(0, len(contacts), _PAGE):
+                part = contacts[start : start + _PAGE]
+                rows = self._db.execute(
+                    "SELECT contact, in_list, computed_at, message_id FROM list_changes "
+                    f"WHERE list_id=? AND contact IN ({','.join('?' * len(part))})",
+                    (list_id, *part),
+                )
+                for contact, in_list, computed_at, message_id in rows:
+                    found[contact] = ContactChange(bool(in_list), computed_at, message_id)
+        return found
+
+    def record_changes(self, list_id: int, changes: Iterable[tuple[str, ContactChange]]) -> None:
+        """Remember changes Brevo applied; a change older than the one recorded (by another process
+        meanwhile) does not replace it."""
+        now = time.time()
+        rows = ((list_id, contact, int(c.in_list), c.computed_at, c.message_id, now) for contact, c in changes)
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO list_changes(list_id, contact, in_list, computed_at, message_id, applied_at) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT(list_id, contact) DO UPDATE SET in_list=excluded.in_list, "
+                "computed_at=excluded.computed_at, message_id=excluded.message_id, applied_at=excluded.applied_at "
+                "WHERE excluded.computed_at >= list_changes.computed_at",
+                rows,
             )
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._owner.release()

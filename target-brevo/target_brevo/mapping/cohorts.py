@@ -1,5 +1,6 @@
-"""Cohort records -> what cohort sync needs: which cohort and snapshot a member record belongs to,
-and the cohort definitions (id and name) of a lists stream."""
+"""Cohort records -> what cohort sync needs: which cohort and snapshot a member record belongs to, the
+membership change a list-change record carries, and the cohort definitions (id and name) of a lists
+stream."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from typing import Any
 import orjson
 
 from target_brevo.mapping.jsonsafe import json_safe
-from target_brevo.mapping.values import InvalidValue, content_key, get_path, to_boolean, to_identifier, to_number
+from target_brevo.mapping.values import (
+    InvalidValue,
+    content_key,
+    get_path,
+    to_boolean,
+    to_epoch,
+    to_identifier,
+    to_number,
+)
 
 DEFAULT_COHORT_FIELDS = {
     "cohort_id": "cohort_id",
@@ -18,6 +27,9 @@ DEFAULT_COHORT_FIELDS = {
     "snapshot_id": "snapshot_id",
     "snapshot_size": "snapshot_size",
     "snapshot_complete": "snapshot_end",
+    "in_cohort": "in_cohort",
+    "message_id": "message_id",
+    "computed_time": "computed_time",
 }
 DEFAULT_LIST_FIELDS = {"id": "id", "name": "name"}
 
@@ -35,6 +47,19 @@ class MemberRecord:
 
 
 @dataclass(frozen=True)
+class MembershipChange:
+    """What a list-change record says: its user entered (`entered`) or left the cohort, as computed by
+    Amplitude at `computed_at` (epoch seconds) and sent in message `message_id` ("" when the record
+    has none)."""
+
+    cohort_key: str
+    cohort_name: str | None
+    entered: bool
+    computed_at: float
+    message_id: str
+
+
+@dataclass(frozen=True)
 class CohortDefinition:
     """A cohort named by a lists stream."""
 
@@ -44,7 +69,8 @@ class CohortDefinition:
 
 @dataclass(frozen=True)
 class MemberRules:
-    """Field paths of list-member records (`snapshot_complete` may be unset: no closing marker)."""
+    """Field paths of cohort records: list members (`snapshot_complete` may be unset: no closing marker)
+    and list changes."""
 
     fields: dict[str, str | None]
 
@@ -57,7 +83,8 @@ class MemberRules:
         marker = self.fields.get("snapshot_complete")
         return bool(marker) and marker in (schema.get("properties") or {})
 
-    def read(self, record: dict[str, Any]) -> MemberRecord:
+    def cohort(self, record: dict[str, Any]) -> tuple[str, str | None]:
+        """The record's cohort key (its id, else its name) and name; InvalidValue when it names none."""
         cohort_id = to_identifier(self._field(record, "cohort_id"))
         name = to_identifier(self._field(record, "cohort_name"))
         cohort_key = cohort_id or name
@@ -65,6 +92,10 @@ class MemberRules:
             raise InvalidValue(
                 f"no cohort: neither {self.fields.get('cohort_id')!r} nor {self.fields.get('cohort_name')!r} is set"
             )
+        return cohort_key, name
+
+    def read(self, record: dict[str, Any]) -> MemberRecord:
+        cohort_key, name = self.cohort(record)
         size = self._field(record, "snapshot_size")
         marker = self._field(record, "snapshot_complete")
         return MemberRecord(
@@ -73,6 +104,24 @@ class MemberRules:
             snapshot_id=to_identifier(self._field(record, "snapshot_id")) or "",
             snapshot_size=int(to_number(size)) if size not in (None, "") else None,
             closes_snapshot=marker not in (None, "") and to_boolean(marker),
+        )
+
+    def read_change(self, record: dict[str, Any]) -> MembershipChange:
+        """The membership change of a list-change record; InvalidValue when it lacks the direction or the
+        time (without a time a late change could not be told from a new one)."""
+        cohort_key, name = self.cohort(record)
+        entered = self._field(record, "in_cohort")
+        if entered in (None, ""):
+            raise InvalidValue(f"no membership direction in {self.fields.get('in_cohort')!r}")
+        computed = self._field(record, "computed_time")
+        if computed in (None, ""):
+            raise InvalidValue(f"no computed time in {self.fields.get('computed_time')!r}")
+        return MembershipChange(
+            cohort_key=cohort_key,
+            cohort_name=name,
+            entered=to_boolean(entered),
+            computed_at=to_epoch(computed),
+            message_id=to_identifier(self._field(record, "message_id")) or "",
         )
 
 

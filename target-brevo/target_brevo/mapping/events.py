@@ -21,7 +21,22 @@ from target_brevo.mapping.values import (
     to_text,
 )
 
-DEFAULT_EVENT_FIELDS = {"uuid": "uuid", "name": "event_type", "time": "event_time", "properties": "event_properties"}
+DEFAULT_EVENT_FIELDS = {"name": "event_type", "time": "event_time", "properties": "event_properties"}
+#: Where an event's delivery key is read, first non-empty wins, else a hash of the record. Amplitude's
+#: `$insert_id` is set by the sender and is the same whether the event is streamed or exported (the
+#: streamed `uuid` may differ from the exported one), so one event reaches Brevo once by either path.
+DEFAULT_EVENT_KEY = ("$insert_id", "uuid")
+
+
+def event_key_paths(event_fields: dict[str, Any]) -> tuple[str, ...]:
+    """The configured key paths: `key` (a path or a list of them), else `uuid` (its older spelling, one
+    path), else the default."""
+    key = event_fields.get("key")
+    if key is None:
+        key = event_fields.get("uuid")
+    if key is None:
+        return DEFAULT_EVENT_KEY
+    return (key,) if isinstance(key, str) else tuple(str(path) for path in key)
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,7 @@ class EventRules:
     """How a record becomes a Brevo event: field paths, the name mapping, contact properties, identity."""
 
     fields: dict[str, str]
+    key_paths: tuple[str, ...]
     names: dict[str, str]
     forward_unmapped: bool
     contact_properties: dict[str, str]
@@ -42,8 +58,8 @@ class EventRules:
         return event_type
 
     def to_event(self, record: dict[str, Any], event_type: str) -> BrevoItem | None:
-        """The Brevo event of a record of `event_type`, keyed for the ledger by the source uuid (else a hash
-        of the record); None for an unmapped type not forwarded. InvalidValue when it cannot be one."""
+        """The Brevo event of a record of `event_type`, keyed for the ledger (`delivery_keys`); None for an
+        unmapped type not forwarded. InvalidValue when it cannot be one."""
         fields = self.fields
         name = self.names.get(event_type)
         if name is None:
@@ -52,7 +68,7 @@ class EventRules:
             name = normalise_name(event_type)
             if not name:
                 raise InvalidValue(f"event name {event_type!r} has no allowed character left after normalisation")
-        key = to_identifier(get_path(record, fields["uuid"])) or content_key(record)
+        key, *aliases = self.delivery_keys(record)
         identifiers = IdentityRules.event_identifiers(self.identity.read(record))
         if not identifiers:
             raise InvalidValue("no identifier: the event has no valid email and no ext_id")
@@ -72,7 +88,14 @@ class EventRules:
         contact_properties = self._contact_properties(record)
         if contact_properties:
             event["contact_properties"] = contact_properties
-        return BrevoItem(key, event, to_epoch(when))
+        return BrevoItem(key, event, to_epoch(when), tuple(aliases))
+
+    def delivery_keys(self, record: dict[str, Any]) -> tuple[str, ...]:
+        """The event's ledger keys: the non-empty values of `key_paths` in turn (else a hash of the record).
+        The first is the delivery key; the others are aliases, which cover a streamed copy that lacks
+        `$insert_id` but shares the `uuid`, and ledgers written when the key was the uuid."""
+        keys = (to_identifier(get_path(record, path)) for path in self.key_paths)
+        return tuple(dict.fromkeys(key for key in keys if key)) or (content_key(record),)
 
     def _contact_properties(self, record: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -23,6 +25,9 @@ PHONE_ATTRIBUTES = frozenset({"SMS", "WHATSAPP", "LANDLINE_NUMBER"})
 ATTRIBUTE_TYPES = ("text", "date", "float", "boolean", "multiple-choice", "id", "category", "user")
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
+# Epoch seconds or milliseconds written as text (Amplitude sends custom user properties and cohort
+# `computed_time` as strings); 9 digits or more, so that a basic ISO date (`20240501`) stays a date.
+_EPOCH_TEXT = re.compile(r"^-?[0-9]{9,}(\.[0-9]+)?$")
 
 
 class InvalidValue(ValueError):
@@ -31,12 +36,13 @@ class InvalidValue(ValueError):
 
 @dataclass(frozen=True)
 class BrevoItem:
-    """One item of a Brevo bulk request (an event, an order), the key that makes it unique, and when it
-    happened (epoch seconds)."""
+    """One item of a Brevo bulk request (an event, an order), the key that makes it unique, when it
+    happened (epoch seconds), and other keys the same item may have been delivered under."""
 
     key: str
     payload: dict[str, Any]
     occurred_at: float
+    aliases: tuple[str, ...] = ()
 
 
 def get_path(record: dict[str, Any], path: str) -> Any:
@@ -173,11 +179,16 @@ def _to_datetime(value: Any) -> dt.datetime | dt.date:
         return value
     if isinstance(value, bool):
         raise InvalidValue("not a date")
+    if isinstance(value, str) and _EPOCH_TEXT.match(value.strip()):
+        value = Decimal(value.strip())
     if isinstance(value, (int, float, Decimal)):
         seconds = float(value)
         if abs(seconds) > 1e11:  # epoch milliseconds (Amplitude's habit)
             seconds /= 1000
-        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+        try:
+            return dt.datetime.fromtimestamp(seconds, dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            raise InvalidValue(f"not a date: {value} is out of range") from None
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -218,25 +229,36 @@ def to_datetime_iso(value: Any, *, millis: bool = True) -> str:
 
 
 def to_number(value: Any) -> int | float:
+    """A finite number, from a number or its text (`"19.99"`); NaN and infinities are refused (JSON has
+    no way to send them)."""
     if isinstance(value, bool):
         raise InvalidValue("a boolean is not a number")
-    if isinstance(value, (int, float, Decimal)):
-        return number(value)
     if isinstance(value, str):
         try:
-            return number(Decimal(value.strip()))
+            value = Decimal(value.strip())
         except InvalidOperation:
             raise InvalidValue(f"not a number: {value[:40]!r}") from None
+    if isinstance(value, (int, float, Decimal)):
+        try:  # integers past 64 bits go as floats, as JSON readers take them
+            result = float(value) if isinstance(value, int) and abs(value) >= 2**63 else number(value)
+        except (OverflowError, InvalidOperation):
+            result = math.nan
+        if isinstance(result, float) and not math.isfinite(result):
+            raise InvalidValue(f"not a finite number: {str(value)[:40]}")
+        return result
     raise InvalidValue("not a number")
 
 
 def to_boolean(value: Any) -> bool:
+    """A boolean, from a boolean, 0 or 1 (`"1.0"` too), or a word (`"true"`, `"No"`)."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, (int, Decimal)) and value in (0, 1):
-        return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
+    with contextlib.suppress(InvalidValue):
+        as_number = to_number(value)
+        if as_number in (0, 1):
+            return bool(as_number)
     raise InvalidValue(f"not a boolean: {str(value)[:40]!r}")
 
 

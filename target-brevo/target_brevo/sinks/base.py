@@ -20,7 +20,7 @@ from target_brevo.report import RunReport
 from target_brevo.validation import validator_for
 
 #: The order sinks are flushed in: contacts before anything that needs them to exist.
-FLUSH_ORDER = ("contacts", "lists", "list_members", "events", "orders", "skipped")
+FLUSH_ORDER = ("contacts", "lists", "list_members", "list_changes", "events", "orders", "skipped")
 
 
 def flush_rank(sink: Any) -> int:
