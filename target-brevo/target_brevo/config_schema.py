@@ -329,6 +329,24 @@ CONFIG_SCHEMA = th.PropertiesList(
         "the list id (one call per import body) instead of contacts/add (150 per call); so do all adds while "
         "contacts are being imported anyway.",
     ),
+    th.Property(
+        "contact_calls_max",
+        th.IntegerType,
+        default=20,
+        description="A request of at most this many contacts (a flush's contacts, or list members Brevo does not "
+        "know yet) upserts each with POST /contacts (contacts rate limit, 10 per second; applied when it "
+        "answers) instead of one /contacts/import, whose status polls (GET /processes) draw on Brevo's "
+        "100-requests-per-hour bucket: a target flushing every second stays off that bucket. 0: always import.",
+    ),
+    th.Property(
+        "order_calls_max",
+        th.IntegerType,
+        default=10,
+        description="A request of at most this many live orders sends each with POST /orders/status (orders rate "
+        "limit, 5 per second) instead of one /orders/status/batch (Brevo's 100-requests-per-hour bucket). "
+        "Historical orders always go by batch: the single-order endpoint has no `historical` flag and fires "
+        "order automations. 0: always batch.",
+    ),
     th.Property("max_retries", th.IntegerType, default=5, description="Retries of a call after 5xx or timeouts."),
     th.Property("backoff_base_seconds", _NUMBER, default=0.5, description="First retry delay (doubles, jittered)."),
     th.Property("backoff_max_seconds", _NUMBER, default=30.0, description="Longest retry delay."),

@@ -21,6 +21,7 @@ from target_brevo.delivery.flush import FlushPolicy
 from target_brevo.delivery.imports import ContactImports
 from target_brevo.delivery.ledger import Ledger
 from target_brevo.delivery.orders import OrderDelivery
+from target_brevo.delivery.upserts import ContactUpserts
 from target_brevo.report import RejectsFile, RunReport
 from target_brevo.settings import Settings
 from target_brevo.sinks.base import BrevoSink, SkipSink
@@ -54,6 +55,7 @@ class Run:
         self.imports = ContactImports(
             self.api, self.report, limits.import_rows, limits.import_bytes, settings.import_waits
         )
+        self.upserts = ContactUpserts(self.api, self.report, limits.contact_calls)
         self.attributes = AttributeCatalog(
             self.api, self.report, settings.attribute_types, settings.create_missing_attributes, settings.dry_run
         )
@@ -104,6 +106,7 @@ class Run:
         writer = ListWriter(
             self.api,
             self.imports,
+            self.upserts,
             store,
             self.report,
             call_size=settings.limits.list_call_contacts,
@@ -141,6 +144,7 @@ class Run:
         settings = self.settings
         delivery = ContactDelivery(
             self.imports,
+            self.upserts,
             self.report,
             stream=stream_name,
             contacts_list=self.lists.contacts_list_id,
@@ -175,6 +179,7 @@ class Run:
             self.report,
             historical=settings.orders_historical,
             live_window_seconds=settings.live_window_seconds,
+            calls_max=settings.limits.order_calls,
             **request,
         )
         return functools.partial(OrdersSink, rules=settings.orders, delivery=delivery)

@@ -48,6 +48,8 @@ class RequestLimits:
     orders_bytes: int
     list_call_contacts: int
     list_import_threshold: int
+    contact_calls: int  # at most this many contacts go one call each instead of an import
+    order_calls: int  # at most this many live orders go one call each instead of a batch
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,12 @@ class _Reader:
 
     def number(self, name: str) -> float:
         return float(self.get(name))
+
+    def count(self, name: str) -> int:
+        value = int(self.get(name))
+        if value < 0:
+            self.errors.append(f"{name} must be 0 or more")
+        return value
 
     def limited(self, name: str) -> int:
         value = int(self.get(name))
@@ -273,9 +281,6 @@ def _mapping_rules(read: _Reader, identity: IdentityRules) -> tuple[EventRules, 
 
 
 def _request_limits(read: _Reader) -> RequestLimits:
-    threshold = int(read.get("list_import_threshold"))
-    if threshold < 0:
-        read.errors.append("list_import_threshold must be 0 or more")
     return RequestLimits(
         import_rows=read.limited("import_max_rows"),
         import_bytes=read.limited("import_max_bytes"),
@@ -284,7 +289,9 @@ def _request_limits(read: _Reader) -> RequestLimits:
         orders=read.limited("orders_batch_max_orders"),
         orders_bytes=read.limited("orders_batch_max_bytes"),
         list_call_contacts=read.limited("list_call_max_contacts"),
-        list_import_threshold=threshold,
+        list_import_threshold=read.count("list_import_threshold"),
+        contact_calls=read.count("contact_calls_max"),
+        order_calls=read.count("order_calls_max"),
     )
 
 

@@ -7,7 +7,8 @@ SDK internals used, for want of a public hook (singer-sdk 0.54):
   active sinks (`drain_all` is final and drains the retired sinks, then the active ones).
 - `_process_state_message`, `_write_state_message`, `_handle_max_record_age`: the flush and STATE
   policy (a STATE is emitted only after everything before it is delivered, and not on a timer).
-- `_handle_termination`: the SDK drains on SIGTERM, which could acknowledge a half-sent batch.
+- `_handle_termination`: the SDK drains inside the SIGTERM handler, which could acknowledge a half-sent
+  batch; we finish the input instead (the tap stops too), and stop at once on a second signal.
 - `Sink._validate_and_parse`, `Sink._singer_validate_message` (sinks/base.py): a record that breaks its
   schema or lacks a key property is rejected with its reason instead of stopping the run (and dates are
   left to the mapping, which parses the few it uses).
@@ -17,7 +18,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,6 +37,8 @@ from target_brevo.settings import Settings, parse_settings
 from target_brevo.sinks.base import SkipSink, flush_rank
 
 SUMMARY_LOGGER = logging.getLogger("target_brevo.summary")
+TERMINATION_GRACE_SECONDS = 30
+SAME_STOP_REQUEST_SECONDS = 2
 MELTANO_TEST_STREAM = "meltano_test_stream"  # what `meltano config test` sends a loader
 
 
@@ -46,6 +53,8 @@ class TargetBrevo(Target):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._warned_streams: set[str] = set()
         self._run: Run | None = None  # before the SDK's __init__: it calls setup_mapper, which opens the run
+        self._stop_requested_at: float | None = None
+        self._input_seen = self._input_seen_at_alarm = 0  # records read, and as the last alarm saw them
         self.summary: dict[str, Any] = {}
         super().__init__(*args, **kwargs)
         self.max_parallelism = 1
@@ -113,10 +122,9 @@ class TargetBrevo(Target):
         exported hour), and Brevo's 100-per-hour bucket makes short batches expensive.
         """
         self._assert_line_requires(message_dict, requires={"value"})
-        state = message_dict["value"]
-        if self._latest_state == state:
-            return
-        self._latest_state = state
+        # A repeated STATE is a chance to flush too: a streaming tap repeats its last STATE until delivered,
+        # so the end of a burst is sent within the flush interval instead of with the next burst.
+        self._latest_state = message_dict["value"]
         if self.run.flush_policy.flush_due():
             self.drain_all()
 
@@ -126,11 +134,50 @@ class TargetBrevo(Target):
             self.run.flush_policy.acknowledge(state)  # `state_ack_file`
 
     def _handle_termination(self, signum: int, frame: Any) -> None:  # pragma: no cover - signal path
-        # Draining here could acknowledge a batch that is half sent (meltano/sdk#3775): stop instead.
-        # Records after the last STATE come again on the next run; the ledger drops repeats.
-        self.logger.warning("Received signal %d: stopping without emitting STATE for undelivered records", signum)
-        self.finish(ok=False)
-        sys.exit(128 + signum)
+        """A stop request (`meltano run` under Ctrl-C, systemd, Kubernetes): the tap stops with us, so the input
+        is finished as usual (everything held is sent, the last STATE emitted), at its end or, since Meltano
+        may keep our input open, once nothing has come for a second. Another signal (not the same one
+        delivered twice), or input still flowing after the grace period, stops at once."""
+        now = time.monotonic()
+        if self._stop_requested_at is None:
+            self._stop_requested_at = now
+            self.logger.warning(
+                "Received signal %d: finishing the input (the tap is stopping too); stopping at once after "
+                "%d s or on another signal", signum, TERMINATION_GRACE_SECONDS,
+            )  # fmt: skip
+            signal.signal(signal.SIGALRM, self._handle_termination)
+            signal.alarm(1)
+            return
+        if signum == signal.SIGALRM:
+            if self.message_reader.waiting_for_input and self._input_seen == self._input_seen_at_alarm:
+                self._finish_quiet_input()
+            if now - self._stop_requested_at < TERMINATION_GRACE_SECONDS:
+                self._input_seen_at_alarm = self._input_seen
+                signal.alarm(1)
+                return
+        elif now - self._stop_requested_at < SAME_STOP_REQUEST_SECONDS:
+            return  # the same stop, delivered twice (to the process group, and forwarded by Meltano)
+        self.logger.warning("Stopping now, without emitting STATE for undelivered records")
+        # The summary from another thread, briefly: the interrupted code may hold a lock it needs. Then exit
+        # at once, so that code never goes on with a closed run (the ledger's commits are atomic).
+        summary = threading.Thread(target=self.finish, kwargs={"ok": False}, daemon=True)
+        summary.start()
+        summary.join(timeout=2)
+        sys.stderr.flush()
+        os._exit(128 + signal.SIGTERM)
+
+    def _finish_quiet_input(self) -> None:  # pragma: no cover - signal path
+        """End of input in all but name: the reader waits for a line (no message is half processed) and none
+        came for a second. Deliver and exit as at the end of the input."""
+        self.logger.info("No more input after the stop request: finishing as at the end of the input")
+        self.process_endofpipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        self._input_seen += 1
+        super()._process_record_message(message_dict)
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
+
 import pytest
 from brevo_spec import SpecCheckedSession
 from sandbox.process import SandboxProcess
@@ -161,3 +164,17 @@ def test_admin_event_filters(api: SpecCheckedSession, sandbox: SandboxProcess) -
     assert stored(sandbox, contact="jane@x.io", event_name="a")["count"] == 1
     page = stored(sandbox, limit=1, offset=1)
     assert page["count"] == 3 and page["events"][0]["event_name"] == "b"
+
+
+def test_stored_events_say_when_they_were_accepted_on_the_real_clock(
+    api: SpecCheckedSession, sandbox: SandboxProcess
+) -> None:
+    """`received_at` follows the (moved) sandbox clock; `accepted_at` is the real time, for latency measurements."""
+    sandbox.admin("PUT", "clock", json={"offset_seconds": 86_400})
+    before = time.time()
+    assert api.post("/events/batch", json={"events": [event()]}).status_code == 202
+    after = time.time()
+    saved = stored(sandbox)["events"][0]
+    assert before <= saved["accepted_at"] <= after
+    received = datetime.fromisoformat(saved["received_at"]).timestamp()
+    assert received - saved["accepted_at"] == pytest.approx(86_400, abs=1)

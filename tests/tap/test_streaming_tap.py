@@ -23,7 +23,9 @@ import requests
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from tap_amplitude import schemas as export_schemas
 from tap_amplitude.events import EventDecoder, event_record
+from tap_amplitude.revenue import DEFAULT_PROPERTIES, RevenueReader
 from tap_amplitude.streaming.tap import TapAmplitudeStreaming
+from tap_amplitude.tap import TapAmplitude
 
 from tap.support import STRICT_WARNINGS
 
@@ -197,10 +199,19 @@ def test_about_and_discover_need_no_server() -> None:
         "delivered_state_file",
     ):
         assert settings[name]["description"]
+    export_settings = TapAmplitude.config_jsonschema["properties"]
+    for name in ("revenue_properties", "revenue_event_types"):  # the export's, description and default included
+        assert settings[name] == json.loads(json.dumps(export_settings[name]))
+    assert settings["revenue_properties"]["default"] == DEFAULT_PROPERTIES
     streams = {entry["tap_stream_id"]: entry for entry in discover()["streams"]}
-    assert set(streams) == {"events", "users", "cohort_membership_changes"}
+    assert set(streams) == {"events", "revenue", "users", "cohort_membership_changes"}
     assert streams["events"]["schema"] == export_schemas.EVENTS
     assert streams["events"]["key_properties"] == ["uuid"]
+    assert streams["revenue"]["schema"] == export_schemas.REVENUE
+    assert streams["revenue"]["key_properties"] == ["uuid"]
+    for entry in streams.values():
+        top = next(meta["metadata"] for meta in entry["metadata"] if meta["breadcrumb"] == [])
+        assert top["selected-by-default"] is True
     assert streams["users"]["key_properties"] == ["amplitude_id"]
     assert streams["cohort_membership_changes"]["key_properties"] == ["message_id", "user_id"]
     users = streams["users"]["schema"]
@@ -305,6 +316,75 @@ def test_streamed_events_become_the_records_the_export_gives(streaming_tap) -> N
     assert streamed[5]["uuid"] == "insert-2"  # no uuid: the $insert_id
 
 
+REVENUE_EVENT_TYPES = ["Purchase", "Revenue"]
+REVENUE_FIELDS = ("revenue", "price", "quantity", "product_id", "revenue_type", "currency")
+
+
+def export_revenue(exported: dict[str, Any]) -> dict[str, Any] | None:
+    """The `revenue` record the export path derives from an exported line, under the same settings."""
+    reader = RevenueReader.from_config({"revenue_event_types": REVENUE_EVENT_TYPES})
+    return reader.record(EventDecoder().decode(orjson.dumps(exported)))
+
+
+def as_exported(streamed: dict[str, Any]) -> dict[str, Any]:
+    """The line the Export API gives for a streamed event (microseconds, no zone)."""
+    return {**streamed, "event_time": "2024-03-02 10:00:01.250000", "server_upload_time": "2024-03-02 10:00:02.500000"}
+
+
+def test_streamed_revenue_events_give_the_export_revenue_records(streaming_tap) -> None:
+    tap = streaming_tap(revenue_event_types=REVENUE_EVENT_TYPES).start()
+    amplitude_fields = {  # `$` fields count on every event type, this one included
+        "$revenue": 25.0,
+        "$price": 12.5,
+        "$quantity": 2,
+        "$productId": "sku-1",
+        "$revenueType": "purchase",
+        "$currency": "eur",
+    }
+    checkout = event(1, event_type="Checkout Completed", event_properties=amplitude_fields)
+    purchase = event(2, event_type="Purchase", event_properties={"revenue": 89.99, "product_id": "SKU-001"})
+    priced = event(3, event_type="Revenue", event_properties={"$price": "4.5", "quantity": 3}, uuid=None)
+    viewed = event(4)
+    add_to_cart = event(5, event_type="Add to Cart", event_properties={"price": 9.0, "product_id": "sku-9"})
+    assert tap.post("stream", [checkout, purchase, priced]).status_code == 200
+    assert tap.post("stream", viewed).status_code == 200
+    assert tap.post("stream", add_to_cart).status_code == 200
+    tap.wait_until(lambda: len(tap.records("events")) == 5)
+    assert tap.stop() == 0
+
+    revenue = tap.records("revenue")
+    # The key is the event's: a body without a uuid takes its $insert_id, as its `events` record does.
+    exported_priced = as_exported({**priced, "uuid": "insert-3"})
+    assert revenue == [export_revenue(as_exported(e)) for e in (checkout, purchase)] + [export_revenue(exported_priced)]
+    assert [r["uuid"] for r in revenue] == [r["uuid"] for r in tap.records("events")[:3]]
+    assert [tuple(r[k] for k in REVENUE_FIELDS) for r in revenue] == [
+        (25.0, 12.5, 2, "sku-1", "purchase", "EUR"),
+        (89.99, None, 1, "SKU-001", None, None),
+        (13.5, 4.5, 3, None, None, None),
+    ]
+    assert revenue[1]["event_time"] == "2024-03-02T10:00:01.250000+00:00"
+    assert (revenue[1]["event_type"], revenue[1]["amplitude_id"], revenue[1]["user_id"]) == ("Purchase", 1002, "user-2")
+    # Not revenue: no amount at all, or a plain price on a type revenue_event_types leaves out.
+    assert export_revenue(as_exported(viewed)) is None and export_revenue(as_exported(add_to_cart)) is None
+    assert "revenue=3" in tap.stderr
+
+
+def test_revenue_alone_is_still_derived_from_the_events(streaming_tap) -> None:
+    catalog = discover()
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == []:
+                meta["metadata"]["selected"] = entry["tap_stream_id"] == "revenue"
+    tap = streaming_tap().start(catalog=catalog)
+    purchase = event(1, event_type="Purchase", event_properties={"revenue": "19.90", "currency": "usd"})
+    assert tap.post("stream", [event(2), purchase]).status_code == 200
+    tap.wait_until(lambda: tap.states() and tap.states()[-1] == 2)
+    assert tap.stop() == 0
+    assert {m["stream"] for _, m in tap.messages if m["type"] in ("SCHEMA", "RECORD")} == {"revenue"}
+    assert tap.records("revenue") == [export_revenue(as_exported(purchase))]
+    assert tap.records("revenue")[0]["revenue"] == 19.9
+
+
 def test_users_and_cohort_changes(streaming_tap) -> None:
     tap = streaming_tap().start()
     identify = {
@@ -369,15 +449,24 @@ def test_users_and_cohort_changes(streaming_tap) -> None:
 
 def test_stream_maps_take_the_sdk_record_path(streaming_tap) -> None:
     tap = streaming_tap(
-        stream_maps={"events": {"event_properties": "__NULL__"}, "users": {"user_properties": "__NULL__"}}
+        stream_maps={
+            "events": {"event_properties": "__NULL__"},
+            "users": {"user_properties": "__NULL__"},
+            "revenue": {"product_id": "__NULL__"},
+        }
     ).start()
-    assert tap.post("stream", [event(1), {"user_id": "u-1", "user_properties": {"plan": "pro"}}]).status_code == 200
+    purchase = event(1, event_properties={"$revenue": 5, "$productId": "sku-1"})
+    assert tap.post("stream", [purchase, {"user_id": "u-1", "user_properties": {"plan": "pro"}}]).status_code == 200
     tap.wait_until(lambda: len(tap.records("users")) == 1)
     assert tap.stop() == 0
-    expected = export_record(event(1))
+    expected = export_record(purchase)
     del expected["event_properties"]
     assert tap.records("events") == [expected]
     assert "user_properties" not in tap.records("users")[0]
+    expected_revenue = export_revenue(as_exported(purchase))
+    assert expected_revenue is not None
+    del expected_revenue["product_id"]
+    assert tap.records("revenue") == [expected_revenue]
 
 
 # -- state, stopping, resuming, pruning ----------------------------------------------------------------

@@ -64,7 +64,11 @@ def test_kill_midway_then_rerun_delivers_each_event_once(brevo, config, tmp_path
     input_path = tmp_path / "input.jsonl"
     input_path.write_text(to_lines(event_messages()))
     brevo.configure("brevo", rate_limits_enabled=False)
-    brevo.fault(action="latency", service="brevo", method="POST", path="/v3/events/batch", latency_ms=60, count=1000)
+    # slow enough batches that the input is not over before the second SIGTERM (sent 2 s after the first)
+    latency = 300 if sig == signal.SIGTERM else 60
+    brevo.fault(
+        action="latency", service="brevo", method="POST", path="/v3/events/batch", latency_ms=latency, count=1000
+    )
 
     proc = run_cli(config_path, input_path)
     deadline = time.monotonic() + 60
@@ -73,6 +77,10 @@ def test_kill_midway_then_rerun_delivers_each_event_once(brevo, config, tmp_path
         assert time.monotonic() < deadline
         time.sleep(0.02)
     proc.send_signal(sig)
+    if sig == signal.SIGTERM:  # the first asks to finish the input; another, once it was seen, stops at once
+        assert any("finishing the input" in proc.stderr.readline() for _ in range(1000))
+        time.sleep(2.1)  # a signal within 2 s is taken for the same stop request delivered twice
+        proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode != 0
     first = stored_numbers(brevo)
@@ -100,3 +108,33 @@ def test_kill_midway_then_rerun_delivers_each_event_once(brevo, config, tmp_path
         # a hard kill can land between Brevo's answer and the ledger commit: at most one batch repeats
         assert duplicates <= BATCH
     assert json.loads(out.splitlines()[-1]) == {"events": N_EVENTS}
+
+
+def test_one_sigterm_finishes_the_input_and_emits_the_last_state(brevo, config, tmp_path):
+    """What a stopped `meltano run` or service looks like to the target: one SIGTERM, the tap's output ends
+    soon after; everything received is delivered and the last STATE emitted, exit 0."""
+    cfg = config(event_mapping={"Purchase": "order_completed"}, events_batch_max_events=BATCH)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(cfg))
+    input_path = tmp_path / "input.jsonl"
+    input_path.write_text(to_lines(event_messages()))
+    brevo.configure("brevo", rate_limits_enabled=False)
+    brevo.fault(action="latency", service="brevo", method="POST", path="/v3/events/batch", latency_ms=60, count=1000)
+    proc = run_cli(config_path, input_path)
+    assert wait_until(lambda: len(stored_numbers(brevo)) >= 20, proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-3000:]
+    assert "finishing the input" in err
+    assert sorted(stored_numbers(brevo)) == list(range(1, N_EVENTS + 1))
+    assert json.loads(out.splitlines()[-1]) == {"events": N_EVENTS}
+
+
+def wait_until(predicate, proc, timeout: float = 60) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, proc.stderr.read()
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

@@ -223,7 +223,7 @@ def test_customers_stream_from_another_tap_routes_to_contacts(brevo, config):
 
 def test_imports_chunk_by_rows_and_are_polled_together(brevo, config):
     brevo.configure("brevo", import_delay_seconds=0.2)
-    cfg = config(import_max_rows=2, process_poll_initial_seconds=0.6)
+    cfg = config(import_max_rows=2, process_poll_initial_seconds=0.6, contact_calls_max=0)
     result = run_target(cfg, [USERS_SCHEMA, *(user(n) for n in range(1, 6))])
     calls = result.summary["api_calls"]
     assert calls["POST /contacts/import"] == 3
@@ -235,7 +235,7 @@ def test_imports_chunk_by_rows_and_are_polled_together(brevo, config):
 
 def test_import_polls_grow_until_the_import_completes(brevo, config):
     brevo.configure("brevo", import_delay_seconds=0.5)
-    cfg = config(process_poll_initial_seconds=0.1, process_poll_max_seconds=0.2)
+    cfg = config(process_poll_initial_seconds=0.1, process_poll_max_seconds=0.2, contact_calls_max=0)
     result = run_target(cfg, [USERS_SCHEMA, user(1), user(2)])
     assert 2 <= result.summary["api_calls"]["GET /processes"] <= 6  # after 0.1, 0.1, 0.2, 0.2 s... 0.5 s in all
     assert admin(brevo, "stats")["contacts"] == 2
@@ -251,7 +251,7 @@ def test_import_status_falls_back_to_the_process_itself(brevo, config):
         count=100,
         body={"code": "bad_request", "message": "listing unavailable"},
     )
-    result = run_target(config(), [USERS_SCHEMA, user(1)])
+    result = run_target(config(contact_calls_max=0), [USERS_SCHEMA, user(1)])
     assert result.summary["api_calls"]["GET /processes/{processId}"] >= 1
     assert result.summary["objects"]["contacts"]["upserted"] == 1
 
@@ -272,7 +272,7 @@ def test_members_arriving_before_users_still_land_in_list(brevo, config):
 
 
 def test_users_then_members_in_one_flush_share_one_import_wait(brevo, config):
-    cfg = config(cohort_sync_mode="append")
+    cfg = config(cohort_sync_mode="append", contact_calls_max=0)  # the users go by import
     messages = [USERS_SCHEMA, user(1), user(2), MEMBERS_SCHEMA, *members("c8", "Buyers", [1, 2])]
     result = run_target(cfg, messages)
     buyers = list_id_named(brevo, "Buyers")
@@ -290,8 +290,11 @@ def test_few_members_of_known_contacts_are_added_without_an_import(brevo, config
     assert list_members(brevo, buyers) == ["user1@example.com", "user2@example.com", "user4@example.com"]
     summary = result.summary["lists"][str(buyers)]
     assert summary["added"] == 2  # by contacts/add, no process to poll
-    assert summary["added_by_import"] == 1  # user4 was not in Brevo: imported into the list
-    assert result.summary["api_calls"]["POST /contacts/lists/{listId}/contacts/add"] == 1
+    assert summary["added_by_upsert"] == 1  # user4 was not in Brevo: created in the list by POST /contacts
+    calls = result.summary["api_calls"]
+    assert calls["POST /contacts/lists/{listId}/contacts/add"] == 1 and calls["POST /contacts"] == 1
+    assert "POST /contacts/import" not in calls and "GET /processes" not in calls
+    assert contact(brevo, "user4@example.com")["attributes"]["EXT_ID"] == "u4"
 
 
 def test_many_members_are_added_by_import(brevo, config):
@@ -453,7 +456,7 @@ def test_invalid_event_mapping_is_a_startup_config_error(config):
 
 
 def test_orders_split_on_4xx_isolates_the_bad_order(brevo, config):
-    cfg = config(orders_historical=False)
+    cfg = config(orders_historical=False, order_calls_max=0)  # live orders, by batch
     orders = [
         record(
             "revenue",
@@ -485,7 +488,7 @@ def test_orders_split_on_4xx_isolates_the_bad_order(brevo, config):
 def test_5xx_and_timeouts_are_retried_with_backoff(brevo, config):
     cfg = config(event_mapping={"Purchase": "order_completed"})
     brevo.fault(action="status", service="brevo", method="POST", path="/v3/events/batch", status=503, count=2)
-    brevo.fault(action="reset", service="brevo", method="POST", path="/v3/contacts/import", count=1)
+    brevo.fault(action="reset", service="brevo", method="POST", path="/v3/contacts", count=1)
     result = run_target(cfg, [USERS_SCHEMA, user(1), EVENTS_SCHEMA, event(1), event(2)])
     assert len(admin(brevo, "events")["events"]) == 2
     assert result.summary["retries"] == 3
@@ -606,7 +609,8 @@ def test_about_and_cli_output_hide_the_key(brevo, config, tmp_path):
 
 
 def test_batches_fill_across_states_and_only_a_due_state_is_emitted(brevo, config):
-    cfg = config(event_mapping={"Purchase": "order_completed"})  # default flush interval: minutes
+    # default flush interval: minutes; contacts by import, whatever their number
+    cfg = config(event_mapping={"Purchase": "order_completed"}, contact_calls_max=0)
     messages = [USERS_SCHEMA, EVENTS_SCHEMA, REVENUE_SCHEMA]
     for hour in range(3):  # a tap that sends a STATE per exported hour
         messages += [user(100 + hour)]

@@ -59,7 +59,7 @@ def test_live_events_are_sent_and_old_ones_too_when_asked(brevo, config, tmp_pat
     assert "skipped_too_old" not in result.summary["objects"]["events"]
 
 
-def test_orders_are_live_when_recent_and_historical_when_old(brevo, config):
+def test_orders_are_live_when_recent_and_historical_when_old(brevo, config, tmp_path):
     brevo.configure("brevo", ecommerce_active=True)
     set_clock(brevo, "2026-01-02T12:00:00Z")
     messages = [REVENUE_SCHEMA, revenue(1, EVENT_TIME), revenue(2, "2025-12-01T00:00:00Z")]
@@ -67,6 +67,14 @@ def test_orders_are_live_when_recent_and_historical_when_old(brevo, config):
     historical = {o["order"]["id"]: o["historical"] for o in stored(brevo, "orders")}
     assert historical == {"ord-1": False, "ord-2": True}
     assert result.summary["objects"]["orders"] == {"sent": 2, "sent_live": 1, "sent_historical": 1}
+    # a live order alone goes by POST /orders/status (live: it has no `historical` flag); a historical one by
+    # batch, the only endpoint that can say `historical: true`
+    singles = [body for method, url, body in result.requests if url.endswith("/orders/status")]
+    assert [o["id"] for o in singles] == ["ord-1"] and "historical" not in singles[0]
+    bodies = [body for method, url, body in result.requests if url.endswith("/orders/status/batch")]
+    assert [(b["historical"], [o["id"] for o in b["orders"]]) for b in bodies] == [(True, ["ord-2"])]
+
+    result = run_target(config(order_calls_max=0, ledger_path=str(tmp_path / "l2")), messages)
     bodies = [body for method, url, body in result.requests if url.endswith("/orders/status/batch")]
     assert sorted((b["historical"], [o["id"] for o in b["orders"]]) for b in bodies) == [
         (False, ["ord-1"]),

@@ -67,19 +67,22 @@ IMPORT = "POST /contacts/import"
 
 
 def test_entries_add_and_exits_remove(brevo, config):
-    # the first sync: the whole population enters (contacts Brevo does not know are created by the import)
+    # the first sync: the whole population enters (contacts Brevo does not know are created in the list, one
+    # POST /contacts each when few)
     result = run_target(config(), [CHANGES_SCHEMA, *batch([1, 2, 3], True, "m1::enter::0", 0)])
     power = list_named(brevo, "Power users")
     assert list_members(brevo, power) == emails(1, 2, 3)
-    assert result.summary["objects"]["list_changes"] == {"received": 3, "adds": 3, "import_requests": 1}
+    assert result.summary["objects"]["list_changes"] == {"received": 3, "adds": 3, "brevo_created": 3}
     assert result.summary["lists"][str(power)]["mode"] == "delta"
 
     result = run_target(
         config(), [CHANGES_SCHEMA, *batch([2], False, "m2::exit::0", 5), *batch([4], True, "m2::enter::0", 5)]
     )
     assert list_members(brevo, power) == emails(1, 3, 4)
-    assert result.summary["objects"]["list_changes"] == {"received": 2, "adds": 1, "removes": 1, "import_requests": 1}
-    assert calls(result, REMOVE) == 1  # user4 was unknown to Brevo: imported into the list
+    assert result.summary["objects"]["list_changes"] == {"received": 2, "adds": 1, "removes": 1, "brevo_created": 1}
+    assert calls(result, REMOVE) == 1
+    assert calls(result, "POST /contacts") == 1  # user4 was unknown to Brevo: created in the list
+    assert calls(result, IMPORT) == calls(result, "GET /processes") == 0
 
 
 def test_a_repeated_message_is_skipped(brevo, config):

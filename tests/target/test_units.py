@@ -11,11 +11,12 @@ from decimal import Decimal
 import orjson
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
-from target_brevo.brevo.api import _failed_indexes
-from target_brevo.brevo.errors import BrevoError
+from target_brevo.brevo.api import BrevoApi, _failed_indexes
+from target_brevo.brevo.errors import BrevoError, duplicate_identifiers
 from target_brevo.brevo.http import check_api_url, rate_bucket
 from target_brevo.delivery.batch import KeyedBatch, send_splitting
 from target_brevo.delivery.ledger import Ledger
+from target_brevo.mapping.contacts import identifies, row_values, without_values
 from target_brevo.mapping.jsonsafe import json_safe
 from target_brevo.mapping.values import (
     InvalidValue,
@@ -205,6 +206,8 @@ def test_settings_email_identity_follows_property_mapping():
         ({"events_batch_max_events": 500}, "events_batch_max_events"),
         ({"attribute_types": {"LTV": "money"}}, "attribute_types.LTV"),
         ({"mirror_max_removal_fraction": 2}, "mirror_max_removal_fraction"),
+        ({"contact_calls_max": -1}, "contact_calls_max must be 0 or more"),
+        ({"order_calls_max": -1}, "order_calls_max must be 0 or more"),
     ],
 )
 def test_settings_errors_are_config_errors(extra, message):
@@ -238,6 +241,40 @@ def test_api_url_rules():
     assert rate_bucket("/events/batch", "POST") == "events"
     assert rate_bucket("/orders/status/batch", "POST") == "other"
     assert rate_bucket("/processes/{processId}", "GET") == "other"
+    assert rate_bucket("/contacts", "POST") == "contacts"
+    assert rate_bucket("/orders/status", "POST") == "orders"
+
+
+def test_an_import_row_becomes_a_create_contact_upsert():
+    row = {"email": "a@x.io", "attributes": {"EXT_ID": "u1", "PLAN": "pro", "SMS": "+33612345678"}}
+    assert BrevoApi.contact_body(row, [7]) == {
+        "email": "a@x.io",
+        "ext_id": "u1",
+        "attributes": {"PLAN": "pro", "SMS": "+33612345678"},
+        "listIds": [7],
+        "updateEnabled": True,
+    }
+    assert BrevoApi.contact_body({"attributes": {"EXT_ID": "u2"}}, [7]) == {
+        "ext_id": "u2",
+        "listIds": [7],
+        "updateEnabled": True,
+    }
+
+
+def test_values_brevo_refuses_are_left_out_while_an_identifier_remains():
+    row = {"email": "a@x.io", "attributes": {"EXT_ID": "u1", "SMS": "+33612345678", "PLAN": "pro"}}
+    assert row_values(row) == {"EMAIL", "EXT_ID", "SMS", "PLAN"}
+    rest = without_values(row, ["EXT_ID", "SMS"])
+    assert rest == {"email": "a@x.io", "attributes": {"PLAN": "pro"}} and identifies(rest)
+    assert not identifies(without_values(rest, ["EMAIL"]))
+    assert row["attributes"]["EXT_ID"] == "u1"  # the row itself is left as it was
+
+
+def test_duplicate_identifiers_of_a_contact_error():
+    body = {"code": "duplicate_parameter", "message": "...", "metadata": {"duplicate_identifiers": ["ext_id", "SMS"]}}
+    assert duplicate_identifiers(body) == ("EXT_ID", "SMS")
+    assert duplicate_identifiers({"code": "invalid_parameter", "message": "Invalid phone number"}) == ()
+    assert duplicate_identifiers("not json") == ()
 
 
 def test_ledger_records_deliveries_across_reopen(tmp_path):

@@ -156,7 +156,8 @@ class _savepoint:
 def listing(
     db: sqlite3.Connection, contact_id: int | None, name: str | None, limit: int, offset: int
 ) -> dict[str, Any]:
-    """Admin view of stored events, oldest first."""
+    """Admin view of stored events, oldest first: `received_at` on the sandbox clock, `accepted_at` on the real one
+    (epoch seconds)."""
     where, args = [], []
     if contact_id is not None:
         where.append("contact_id=?")
@@ -177,6 +178,9 @@ def listing(
             "event_name": row["event_name"],
             "event_date": row["event_date"],
             "received_at": iso(row["received_at"]),
+            # Real clock (time.time()) when the emulator stored it, for latency measurements: exact unless
+            # the sandbox clock was moved since.
+            "accepted_at": row["received_at"] - clock.offset(),
             **{k: v for k, v in orjson.loads(row["body"]).items() if k not in ("event_name", "event_date")},
         }
         for row in rows

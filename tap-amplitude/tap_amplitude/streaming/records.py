@@ -7,6 +7,7 @@ Two required fields may be missing from a webhook body (its default format is no
 - `uuid`: then the event's `$insert_id`, else a content hash of the body (a UUID made from the SHA-256 of its
   JSON with sorted keys), so retries of one delivery keep one uuid;
 - `server_upload_time`: then the moment the receiver made the event durable.
+A revenue event's `revenue` record is then the export path's own (`RevenueReader`), made from that same event.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 
 from tap_amplitude.derive import INTEGER, STRING, USER_LATEST_FIELDS, convert
 from tap_amplitude.events import EventDecoder
+from tap_amplitude.revenue import RevenueReader
 from tap_amplitude.streaming.payloads import parse_cohort_batch
 from tap_amplitude.streaming.schemas import USERS
 
@@ -52,8 +54,9 @@ def _integer(value: Any) -> int | None:
 class RecordBuilder:
     """Builds records from spooled items (their bodies were checked by payloads.py when they were received)."""
 
-    def __init__(self) -> None:
+    def __init__(self, revenue_reader: RevenueReader) -> None:
         self.decoder = EventDecoder()
+        self.revenue_reader = revenue_reader  # built from the tap's revenue_properties and revenue_event_types
 
     def event(self, body: bytes, received_at: float) -> Any:
         """The `events` record, as the export's `ExportedEvent` struct (see the module docstring)."""
@@ -63,6 +66,10 @@ class RecordBuilder:
         if event.server_upload_time is None:
             event.server_upload_time = received_time(received_at)
         return event
+
+    def revenue(self, event: Any) -> dict[str, Any] | None:
+        """The `revenue` record of an event from `event()`, or None when it is not a revenue event."""
+        return self.revenue_reader.record(event)
 
     @staticmethod
     def user(body: bytes, received_at: float) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The streaming tap's schemas: `events` is the export's, unchanged; `users` is the export's with `amplitude_id`
-nullable (an Identify body need not carry it); `cohort_membership_changes` is new."""
+"""The streaming tap's schemas: `events` and `revenue` are the export's, unchanged; `users` is the export's with
+`amplitude_id` nullable (an Identify body need not carry it); `cohort_membership_changes` is new."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from singer_sdk import typing as th
 from tap_amplitude import schemas as export_schemas
 
 EVENTS = export_schemas.EVENTS
+REVENUE = export_schemas.REVENUE
 
 
 def _streamed_users() -> dict[str, Any]:

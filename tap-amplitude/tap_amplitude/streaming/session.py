@@ -1,5 +1,6 @@
 """The streaming session: the receiver keeps Amplitude's webhooks in the spool; this loop turns spooled items into
-Singer records in seq order, with a STATE about every `state_interval_seconds` while records flow.
+Singer records in seq order, with a STATE about every `state_interval_seconds` while records flow, repeated
+until the target has delivered it.
 
 Lifecycle:
 - start: resume after the input state's seq and prune the spool through it (the target delivered those items);
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from singer_sdk import Stream, Tap
+from singer_sdk.singerlib import StateMessage
 from webhook_receiver import Endpoint, Receiver, Spool, SpooledItem, SpoolError, shared_secret
 
 from tap_amplitude.events import event_record
@@ -34,6 +36,7 @@ COHORTS_PATH = "/cohorts"  # Cohort Webhooks
 READ_BATCH = 500  # spooled items read per query
 WAIT_SECONDS = 0.2  # longest sleep of the loop: bounds the reaction to a stop request and a due STATE
 DELIVERED_POLL_SECONDS = 2.0
+STREAM_NAMES = ("events", "revenue", "users", "cohort_membership_changes")
 
 
 @dataclass(frozen=True)
@@ -81,17 +84,22 @@ class Settings:
 
 
 class StreamingSession:
-    """One run of the streaming tap (see the module docstring). `streams` maps stream names to the tap's streams."""
+    """One run of the streaming tap (see the module docstring). `streams` maps stream names to the tap's streams;
+    `builder` makes their records (an event item gives an `events` record and, for a revenue event, a `revenue`
+    one)."""
 
-    def __init__(self, tap: Tap, streams: dict[str, Stream], settings: Settings, logger: logging.Logger) -> None:
+    def __init__(
+        self, tap: Tap, streams: dict[str, Stream], settings: Settings, builder: RecordBuilder, logger: logging.Logger
+    ) -> None:
         self.tap = tap
         self.settings = settings
         self.logger = logger
-        self._streams_by_kind = {
-            kind: streams[name] if streams[name].selected else None
-            for kind, name in ((EVENT, "events"), (USER, "users"), (COHORT, "cohort_membership_changes"))
-        }
-        self._builder = RecordBuilder()
+        self._selected = {name: streams[name] for name in STREAM_NAMES if streams[name].selected}
+        self._events = self._selected.get("events")
+        self._revenue = self._selected.get("revenue")
+        self._users = self._selected.get("users")
+        self._cohort_changes = self._selected.get("cohort_membership_changes")
+        self._builder = builder
         self._receiver: Receiver | None = None
         self._stop_reason: str | None = None
         self.emitted: Counter[str] = Counter()
@@ -148,8 +156,8 @@ class StreamingSession:
                     spool.stats().pending,
                     resume,
                 )
-                for stream in self._streams_by_kind.values():
-                    if stream is not None and stream.parent_stream_type is not None:
+                for stream in self._selected.values():
+                    if stream.parent_stream_type is not None:
                         stream._write_schema_message()  # the SDK writes the driving stream's own
                 self._pump(spool, receiver)
             finally:
@@ -168,7 +176,13 @@ class StreamingSession:
             now = time.monotonic()
             if read:
                 last_activity = now
-            if self.emitted_seq > self.stated_seq and now - last_state >= settings.state_interval_seconds:
+            # The STATE is repeated until the target says it delivered it: a target flushes on a STATE that
+            # comes at least its flush interval after its last flush, so the last records of a burst would
+            # otherwise wait for the next burst.
+            undelivered = self.delivered_seq is None or self.delivered_seq < self.emitted_seq
+            if (
+                self.emitted_seq > self.stated_seq or undelivered
+            ) and now - last_state >= settings.state_interval_seconds:
                 self._write_state()
                 last_state = now
             if settings.delivered_state_file is not None and now >= next_delivered_poll:
@@ -213,21 +227,28 @@ class StreamingSession:
         return len(items)
 
     def _emit(self, item: SpooledItem) -> None:
-        stream = self._streams_by_kind.get(item.kind)
-        if stream is None:
-            return  # not selected (or a kind this tap does not emit)
+        """The item's records for the selected streams (none for a kind this tap does not emit)."""
         try:
             if item.kind == EVENT:
-                event = self._builder.event(item.body, item.received_at)
-                self._write(stream, event if stream.direct_output is not None else event_record(event))  # type: ignore[attr-defined]
-            elif item.kind == USER:
-                self._write(stream, self._builder.user(item.body, item.received_at))
-            else:
+                self._emit_event(item)
+            elif item.kind == USER and self._users is not None:
+                self._write(self._users, self._builder.user(item.body, item.received_at))
+            elif item.kind == COHORT and self._cohort_changes is not None:
                 for record in self._builder.cohort_changes(item.body):
-                    self._write(stream, record)
+                    self._write(self._cohort_changes, record)
         except Exception as exc:  # noqa: BLE001  (one unreadable item must not stop the stream; named, never quoted)
             self.unreadable += 1
             self.logger.error("Skipped spooled item seq %d (%s): %s", item.seq, item.kind, type(exc).__name__)
+
+    def _emit_event(self, item: SpooledItem) -> None:
+        events, revenue = self._events, self._revenue
+        if events is None and revenue is None:
+            return
+        event = self._builder.event(item.body, item.received_at)
+        if events is not None:
+            self._write(events, event if events.direct_output is not None else event_record(event))  # type: ignore[attr-defined]
+        if revenue is not None and (record := self._builder.revenue(event)) is not None:
+            self._write(revenue, record)
 
     def _write(self, stream: Stream, record: Any) -> None:
         stream._write_record_message(record)
@@ -235,7 +256,10 @@ class StreamingSession:
 
     def _write_state(self) -> None:
         set_seq(self.tap.state, self.emitted_seq)  # type: ignore[arg-type]
-        self.tap.state_writer.write_state(self.tap.state)
+        if self.emitted_seq == self.stated_seq:  # a repeat, which the SDK's state writer would drop
+            self.tap.message_writer.write_message(StateMessage(value=self.tap.state))
+        else:
+            self.tap.state_writer.write_state(self.tap.state)
         self.stated_seq = self.emitted_seq
 
     def _prune_delivered(self, spool: Spool, path: Path) -> None:
@@ -261,7 +285,7 @@ class StreamingSession:
             for name, count in sorted(counts.items())
             if name.startswith("status_")
         )
-        emitted = " ".join(f"{name}={self.emitted[name]}" for name in ("events", "users", "cohort_membership_changes"))
+        emitted = " ".join(f"{name}={self.emitted[name]}" for name in STREAM_NAMES)
         delivered = ""
         if self.settings.delivered_state_file is not None:
             delivered = f", delivered through {'(no file yet)' if self.delivered_seq is None else self.delivered_seq}"

@@ -1,6 +1,7 @@
-"""The streaming tap's streams. One long-lived session feeds all three: `events` drives it (its sync runs the
-session), and `users` and `cohort_membership_changes` are its children only so that the SDK syncs them through it,
-whichever are selected. Records take the export tap's direct output path when nothing maps or deselects fields."""
+"""The streaming tap's streams. One long-lived session feeds them all: `events` drives it (its sync runs the
+session), and `revenue`, `users` and `cohort_membership_changes` are its children only so that the SDK syncs them
+through it, whichever are selected. Records take the export tap's direct output path when nothing maps or deselects
+fields."""
 
 from __future__ import annotations
 
@@ -38,6 +39,15 @@ class _SessionFedStream(TypedRecordsStream):
 
     def get_records(self, context: Any) -> Iterator[dict[str, Any]]:
         return iter(())  # fed by the session
+
+
+class StreamedRevenueStream(_SessionFedStream):
+    """The export's `revenue` record of each streamed revenue event (revenue.py: `$revenue` or `$price`, or a
+    configured plain property), keyed by the event's uuid, so a purchase becomes a live Brevo order at once."""
+
+    name = "revenue"
+    schema = schemas.REVENUE
+    primary_keys = ("uuid",)
 
 
 class StreamedUsersStream(_SessionFedStream):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import signal
 from types import FrameType
+from typing import Any
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
@@ -11,20 +13,31 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from webhook_receiver import ReceiverError, SpoolError
 
 from tap_amplitude.output import SingerOutput
+from tap_amplitude.revenue import RevenueReader
 from tap_amplitude.streaming import streams
+from tap_amplitude.streaming.records import RecordBuilder
 from tap_amplitude.streaming.session import COHORTS_PATH, STREAM_PATH, Settings, StreamingSession
-from tap_amplitude.tap import _NUMBER
+from tap_amplitude.tap import _NUMBER, TapAmplitude
 
 STREAM_TYPES: tuple[type[Stream], ...] = (
     streams.StreamedEventsStream,
+    streams.StreamedRevenueStream,
     streams.StreamedUsersStream,
     streams.CohortMembershipChangesStream,
 )
 
+# The export tap declares these (type, default, description); they are taken from it as they are, so that a streamed
+# event gives the `revenue` record the export gives for it under the same settings.
+REVENUE_SETTINGS = ("revenue_properties", "revenue_event_types")
+
+
+def _export_setting(name: str) -> dict[str, Any]:
+    return copy.deepcopy(TapAmplitude.config_jsonschema["properties"][name])
+
 
 class TapAmplitudeStreaming(Tap):
-    """Amplitude's Webhooks Streaming (events, users) and Cohort Webhooks (membership changes), received over HTTP,
-    made durable in a spool, emitted as Singer records; runs until stopped."""
+    """Amplitude's Webhooks Streaming (events, their revenue, users) and Cohort Webhooks (membership changes),
+    received over HTTP, made durable in a spool, emitted as Singer records; runs until stopped."""
 
     name = "tap-amplitude-streaming"
     package_name = "tap-amplitude-export"  # the distribution's name (for the version in logs and --about)
@@ -120,6 +133,7 @@ class TapAmplitudeStreaming(Tap):
             default=30,
             description="At most one progress line this often (received, emitted, pending), when anything changed.",
         ),
+        *(th.Property(name, th.CustomType(_export_setting(name))) for name in REVENUE_SETTINGS),
     ).to_dict()
 
     _session: StreamingSession | None = None
@@ -130,7 +144,8 @@ class TapAmplitudeStreaming(Tap):
 
     def run_session(self) -> None:
         """Receive, spool and emit until stopped (called from the `events` stream's sync)."""
-        self._session = StreamingSession(self, self.streams, Settings.from_config(self.config), self.logger)
+        builder = RecordBuilder(RevenueReader.from_config(self.config))
+        self._session = StreamingSession(self, self.streams, Settings.from_config(self.config), builder, self.logger)
         try:
             self._session.run()
         except (ReceiverError, SpoolError) as exc:  # what to fix (port taken, spool locked, disk), no traceback

@@ -15,13 +15,15 @@ from typing import Any, NamedTuple
 import orjson
 
 from target_brevo.brevo import limits
-from target_brevo.brevo.errors import BrevoError, describe, error_code, error_message
+from target_brevo.brevo.errors import BrevoError, describe, duplicate_identifiers, error_code, error_message
 from target_brevo.brevo.http import BrevoHttp, Response
 
 IMPORT_ENVELOPE_BYTES = 256  # bytes of an import body around its jsonBody array
 EVENTS_ENVELOPE_BYTES = len(b'{"events":}')
 ORDERS_ENVELOPE_BYTES = len(b'{"orders":,"historical":false}')
 _NOTHING_TO_DO = ("already in list", "already removed", "does not exist")
+#: Contact attributes holding a phone number (identifiers, like EMAIL and EXT_ID).
+PHONE_ATTRIBUTES = frozenset({"SMS", "WHATSAPP", "LANDLINE_NUMBER"})
 
 
 class ContactIdentity(NamedTuple):
@@ -29,6 +31,13 @@ class ContactIdentity(NamedTuple):
 
     email: str | None
     ext_id: str | None
+
+
+class UpsertedContact(NamedTuple):
+    """What `POST /contacts` with `updateEnabled` did: created a contact (201, its id) or updated one (204)."""
+
+    created: bool
+    contact_id: int | None
 
 
 class ListChange(NamedTuple):
@@ -146,6 +155,37 @@ class BrevoApi:
             return ListChange([], list(values))
         raise self._error(response, f"POST /contacts/lists/{list_id}/contacts/{action}")
 
+    # -- one contact ---------------------------------------------------------------------------
+    @staticmethod
+    def contact_body(row: dict[str, Any], list_ids: list[int]) -> dict[str, Any]:
+        """The `POST /contacts` body that upserts an import row (`{email?, attributes}`, the ext_id as the
+        `EXT_ID` attribute) into `list_ids`, as the import would."""
+        attributes = dict(row.get("attributes") or {})
+        ext_id = attributes.pop("EXT_ID", None)
+        body: dict[str, Any] = {}
+        if row.get("email"):
+            body["email"] = row["email"]
+        if ext_id not in (None, ""):
+            body["ext_id"] = str(ext_id)
+        if attributes:
+            body["attributes"] = attributes
+        return {**body, "listIds": list_ids, "updateEnabled": True}
+
+    def upsert_contact(self, row: dict[str, Any], list_ids: list[int]) -> UpsertedContact:
+        """Create or update one contact (matched by email, else ext_id, else phone), synchronously.
+
+        A refusal raises with `refused_values`: the identifiers Brevo says belong to another contact
+        (`EMAIL`, `EXT_ID`, `SMS`, ...), or the phone attributes sent when it calls a phone number invalid."""
+        body = self.contact_body(row, list_ids)
+        response = self.http.call("POST", "/contacts", json=body)
+        if not response.ok:
+            refused = duplicate_identifiers(response.body)
+            if not refused and "phone" in error_message(response.body).lower():
+                refused = tuple(sorted(PHONE_ATTRIBUTES & set(body.get("attributes") or {})))
+            raise self._error(response, "POST /contacts", refused_values=refused)
+        contact_id = (response.body or {}).get("id")
+        return UpsertedContact(response.status == 201, int(contact_id) if contact_id is not None else None)
+
     # -- contact import and its processes -----------------------------------------------------
     @staticmethod
     def import_body(rows: list[bytes], list_ids: list[int]) -> bytes:
@@ -189,11 +229,18 @@ class BrevoApi:
         return failed
 
     def send_orders(self, orders: list[dict[str, Any]], *, historical: bool) -> None:
-        """Upsert up to 1000 orders by id."""
+        """Upsert up to 1000 orders by id; `historical` ones fire no order automation."""
         response = self.http.call("POST", "/orders/status/batch", json={"orders": orders, "historical": historical})
+        self._order_sent(response, "POST /orders/status/batch")
+
+    def send_live_order(self, order: dict[str, Any]) -> None:
+        """Upsert one order by id, live: the single-order endpoint has no `historical` flag, and Brevo's order
+        automations fire on what it receives (a historical order goes by `send_orders`)."""
+        self._order_sent(self.http.call("POST", "/orders/status", json=order), "POST /orders/status")
+
+    def _order_sent(self, response: Response, label: str) -> None:
         if response.ok:
             return
-        label = "POST /orders/status/batch"
         if error_code(response.body) == "permission_denied":
             label += " (activate eCommerce in Brevo)"
         raise self._error(response, label)
@@ -219,13 +266,20 @@ class BrevoApi:
             raise self._error(response, label)
         return response.body if response.body is not None else {}
 
-    def _error(self, response: Response, label: str, item_errors: dict[int, str] | None = None) -> BrevoError:
+    def _error(
+        self,
+        response: Response,
+        label: str,
+        item_errors: dict[int, str] | None = None,
+        refused_values: tuple[str, ...] = (),
+    ) -> BrevoError:
         return BrevoError(
             self.http.redact(describe(label, response.status, response.body)),
             status=response.status,
             code=error_code(response.body),
             reason=self.http.redact(error_message(response.body)),
             item_errors=item_errors,
+            refused_values=refused_values,
         )
 
 

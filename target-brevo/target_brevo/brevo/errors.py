@@ -11,7 +11,8 @@ _NOT_ABOUT_ITEMS = frozenset({401, 403, 404, 405, 429})
 class BrevoError(Exception):
     """A Brevo call that failed for good. The message names the call and Brevo's answer, never the key.
 
-    `reason` is Brevo's own message; `item_errors` maps the 0-based index of a refused item of a bulk request to Brevo's reason.
+    `reason` is Brevo's own message; `item_errors` maps the 0-based index of a refused item of a bulk request to Brevo's reason;
+    `refused_values` names the values of a single contact that Brevo refused (`EXT_ID`, `SMS`, ...), when it says which.
     """
 
     def __init__(
@@ -22,12 +23,14 @@ class BrevoError(Exception):
         code: str | None = None,
         reason: str | None = None,
         item_errors: dict[int, str] | None = None,
+        refused_values: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.reason = reason or message
         self.item_errors = item_errors or {}
+        self.refused_values = refused_values
 
     @property
     def refuses_items(self) -> bool:
@@ -57,3 +60,12 @@ def error_message(body: Any) -> str:
 
 def error_code(body: Any) -> str | None:
     return body.get("code") if isinstance(body, dict) else None
+
+
+def duplicate_identifiers(body: Any) -> tuple[str, ...]:
+    """The identifiers a contact error says belong to another contact (`metadata.duplicate_identifiers`), upper-cased
+    as attribute names: `email` -> `EMAIL`, `ext_id` -> `EXT_ID`, `SMS` stays."""
+    if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+        return ()
+    names = body["metadata"].get("duplicate_identifiers")
+    return tuple(str(name).upper() for name in names) if isinstance(names, list) else ()

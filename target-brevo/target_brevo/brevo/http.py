@@ -24,6 +24,9 @@ LOGGER = logging.getLogger("target_brevo.brevo")
 USER_AGENT = "target-brevo/0.1"
 MAX_RATE_LIMIT_WAITS = 50  # consecutive 429s on one call before giving up
 MAX_RATE_LIMIT_WAIT_SECONDS = 3600.0
+# POST /contacts and PUT /contacts/{id} document 425 Too Early without saying why: retried like a 5xx
+# (a contact upsert is idempotent), and rejected once retries are spent.
+TOO_EARLY = 425
 
 
 def check_api_url(url: str) -> str:
@@ -87,7 +90,7 @@ class CallStats:
 
 @dataclass(frozen=True)
 class Response:
-    """A 2xx or 4xx answer (5xx, 401/403 and 429 never come back: they are retried or raised)."""
+    """A 2xx or 4xx answer (5xx, 425, 401/403 and 429 never come back: they are retried or raised)."""
 
     status: int
     body: Any
@@ -170,7 +173,7 @@ class BrevoHttp:
             if response.status == 429:
                 rate_waits += 1
                 self._wait_for_window(label, response, rate_waits)
-            elif response.status >= 500:
+            elif response.status >= 500 or response.status == TOO_EARLY:
                 failures += 1
                 self._backoff(label, failures, str(response.status), self._error(label, response, BrevoError))
             elif response.status in (401, 403):

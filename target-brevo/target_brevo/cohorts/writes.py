@@ -10,6 +10,7 @@ from target_brevo.brevo.api import BrevoApi, ContactIdentity
 from target_brevo.cohorts.lists import list_label
 from target_brevo.cohorts.store import MemberStore
 from target_brevo.delivery.imports import ContactImports
+from target_brevo.delivery.upserts import ContactUpserts
 from target_brevo.mapping.contacts import member_row
 from target_brevo.report import RunReport
 
@@ -38,6 +39,7 @@ class ListWriter:
 
     api: BrevoApi
     imports: ContactImports
+    upserts: ContactUpserts
     store: MemberStore
     report: RunReport
     call_size: int
@@ -66,8 +68,9 @@ class ListWriter:
     ) -> None:
         """Add members to a list: many (or while contacts are being imported anyway) through one import
         per body with the list id, which also creates contacts Brevo does not know; few through
-        contacts/add (150 per call, no process to poll), importing those Brevo does not know. The summary
-        counts the imports under `report_as`."""
+        contacts/add (150 per call, no process to poll), then those Brevo does not know are created in the
+        list, by one call each when few (`ContactUpserts`: nothing to poll either), else by import. The
+        summary counts the imports and calls under `report_as`."""
         label = list_label(list_id)
         if self.dry_run:
             self.report.list_count(label, "would_add", count)
@@ -83,7 +86,11 @@ class ListWriter:
                 self.report.list_count(label, "added", len(change.success))
                 failed = {str(v).lower() if id_type == "emails" else str(v) for v in change.failure}
                 unknown.extend(m for m in part if value(m) in failed)
-        if unknown:  # not in Brevo yet: the import creates them and puts them in the list in one go
+        if unknown and self.upserts.takes(len(unknown)):  # not in Brevo yet: created in the list
+            rows = [member_row(m) for m in unknown]
+            added = self.upserts.send(rows, [list_id], report_as=report_as, stream=stream)
+            self.report.list_count(label, "added_by_upsert", added)
+        elif unknown:
             self._import(list_id, iter(unknown), stream, report_as)
 
     def _import(self, list_id: int, members: Iterator[ContactIdentity], stream: str, report_as: str) -> None:

@@ -1,4 +1,5 @@
-"""Contacts into Brevo: one import body held, merged per contact, sent through `ContactImports` when full."""
+"""Contacts into Brevo: one import body held, merged per contact, sent through `ContactImports` when full; a
+flush with few contacts upserts them one call each (`ContactUpserts`), leaving no import to poll."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import orjson
 
 from target_brevo.delivery.batch import HeldRequest
 from target_brevo.delivery.imports import ContactImports
+from target_brevo.delivery.upserts import ContactUpserts
 from target_brevo.mapping.contacts import ContactRow, merge_rows
 from target_brevo.mapping.jsonsafe import encoded
 from target_brevo.report import RunReport
@@ -21,6 +23,7 @@ class ContactDelivery(HeldRequest[bytes]):
     def __init__(
         self,
         imports: ContactImports,
+        upserts: ContactUpserts,
         report: RunReport,
         *,
         stream: str,
@@ -29,6 +32,7 @@ class ContactDelivery(HeldRequest[bytes]):
     ) -> None:
         super().__init__(imports.new_batch())
         self.imports = imports
+        self.upserts = upserts
         self.report = report
         self.contacts_list = contacts_list
         self.dry_run = dry_run
@@ -52,5 +56,10 @@ class ContactDelivery(HeldRequest[bytes]):
         if self.dry_run:
             self.report.count(REPORT_AS, "would_upsert", len(items))
             return
-        accepted = self.imports.send(items, [self.contacts_list()], report_as=REPORT_AS, stream=self.stream)
+        list_ids = [self.contacts_list()]
+        if self.upserts.takes(len(items)):
+            rows = [orjson.loads(item) for item in items]
+            accepted = self.upserts.send(rows, list_ids, report_as=REPORT_AS, stream=self.stream)
+        else:
+            accepted = self.imports.send(items, list_ids, report_as=REPORT_AS, stream=self.stream)
         self.report.count(REPORT_AS, "upserted", accepted)

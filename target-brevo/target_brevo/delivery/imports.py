@@ -22,7 +22,7 @@ from target_brevo.brevo.api import IMPORT_ENVELOPE_BYTES, BrevoApi, ImportProces
 from target_brevo.brevo.errors import BrevoError
 from target_brevo.brevo.limits import PROCESSES_PAGE
 from target_brevo.delivery.batch import KeyedBatch, send_splitting
-from target_brevo.mapping.contacts import row_key
+from target_brevo.mapping.contacts import reject_key, row_key
 from target_brevo.mapping.jsonsafe import encoded
 from target_brevo.report import RunReport
 from target_brevo.settings import ImportWaits
@@ -40,11 +40,6 @@ class _Outstanding:
     report_as: str
     sent_at: float  # monotonic
     due_at: float  # monotonic time by which it should be complete (our estimate)
-
-
-def reject_key(row: dict[str, Any]) -> str | None:
-    """The key a refused contact row is reported under: its email, else its ext_id."""
-    return row.get("email") or (row.get("attributes") or {}).get("EXT_ID")
 
 
 @dataclass

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from target_brevo.brevo.api import ContactIdentity
+from target_brevo.brevo.api import PHONE_ATTRIBUTES, ContactIdentity
 from target_brevo.mapping.identity import identity_of
-from target_brevo.mapping.values import PHONE_ATTRIBUTES, InvalidValue, coerce_attribute, get_mapped
+from target_brevo.mapping.values import InvalidValue, coerce_attribute, get_mapped
 
 #: Attributes every Brevo account has: never created, always sent as text.
 BUILT_IN_ATTRIBUTES = frozenset({"EXT_ID"}) | PHONE_ATTRIBUTES
+#: What a contact is known by: `EMAIL` (a row's `email`), `EXT_ID` and the phone attributes.
+IDENTIFIERS = frozenset({"EMAIL"}) | BUILT_IN_ATTRIBUTES
 
 
 class RefusedValue(NamedTuple):
@@ -94,6 +96,30 @@ def row_key(row: dict[str, Any]) -> str:
     if attributes.get("EXT_ID"):
         return "x:" + str(attributes["EXT_ID"])
     return "p:" + str(next(attributes[name] for name in PHONE_ATTRIBUTES if name in attributes))
+
+
+def reject_key(row: dict[str, Any]) -> str | None:
+    """The key a refused contact row is reported under: its email, else its ext_id."""
+    return row.get("email") or (row.get("attributes") or {}).get("EXT_ID")
+
+
+def row_values(row: dict[str, Any]) -> set[str]:
+    """The attribute names a row has values for, `EMAIL` for its email."""
+    return set(row.get("attributes") or {}) | ({"EMAIL"} if row.get("email") else set())
+
+
+def without_values(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The row without the values of `names` (`EMAIL`: its email)."""
+    attributes = {name: value for name, value in (row.get("attributes") or {}).items() if name not in names}
+    rest = {
+        key: value for key, value in row.items() if key != "attributes" and not (key == "email" and "EMAIL" in names)
+    }
+    return {**rest, "attributes": attributes}
+
+
+def identifies(row: dict[str, Any]) -> bool:
+    """Whether the row still names a contact: an email, an ext_id or a phone."""
+    return bool(row_values(row) & IDENTIFIERS)
 
 
 def merge_rows(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:

@@ -16,12 +16,12 @@ import orjson
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from target_brevo.brevo.api import PHONE_ATTRIBUTES
 from target_brevo.mapping.jsonsafe import iso_utc, json_safe, number
 
 BREVO_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_-]+")
 USER_PROPERTIES = "user_properties"
-PHONE_ATTRIBUTES = frozenset({"SMS", "WHATSAPP", "LANDLINE_NUMBER"})
 ATTRIBUTE_TYPES = ("text", "date", "float", "boolean", "multiple-choice", "id", "category", "user")
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
