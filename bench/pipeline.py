@@ -127,7 +127,7 @@ def main() -> None:
             f"{objects.get('contacts', {}).get('upserted', 0):,}",
             f"{objects.get('orders', {}).get('sent', 0):,}",
             ", ".join(
-                f"{list_id}: +{info.get('added', 0) + info.get('added_by_import', 0):,}"
+                f"{list_id}: +{info.get('added', 0) + info.get('added_by_import', 0) + info.get('added_by_upsert', 0):,}"
                 for list_id, info in sorted(lists.items())
             ),
             f"{brevo_calls:,} ({too_many} x 429)",

@@ -174,3 +174,13 @@ def test_a_line_that_is_not_json_is_named_by_number_not_content(tmp_path, sandbo
     assert run.returncode != 0
     assert "input line 2 is not valid JSON" in run.stderr
     assert "jane@example.com" not in run.stderr + run.stdout
+
+
+def test_amplitude_identify_pseudo_events_are_not_events(brevo, config):
+    """`$identify` carries property updates (the users stream's job): not counted as an unmapped event type,
+    and not forwarded even with forward_unmapped_events."""
+    set_clock(brevo, "2026-01-02T12:00:00Z")
+    cfg = config(event_mapping=EVENTS, forward_unmapped_events=True)
+    result = run_target(cfg, [EVENTS_SCHEMA, event(1), event(2, "$identify"), event(3, "Login")])
+    assert sorted(e["event_name"] for e in stored(brevo, "events")) == ["Login", "order_completed"]
+    assert result.summary["event_types"]["$identify"] == {"seen": 1, "not_an_event": 1}

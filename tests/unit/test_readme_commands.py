@@ -16,7 +16,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 READMES = [REPO / "README.md", *sorted(REPO.glob("*/README.md"))]
-VARIABLE = re.compile(r"\b(TAP_AMPLITUDE|TARGET_BREVO)_([A-Z0-9_]+)")
 # Variables read by the SDK or Meltano rather than declared settings.
 NOT_SETTINGS = {"LOGLEVEL"}
 
@@ -114,15 +113,19 @@ def test_every_make_target_in_the_readmes_exists() -> None:
 
 def test_every_plugin_variable_in_the_readmes_is_a_setting() -> None:
     project = yaml.safe_load((REPO / "meltano.yml").read_text())
-    declared = {
-        prefix: {s["name"].upper() for p in project["plugins"][kind] if p["name"] == name for s in p["settings"]}
-        for prefix, kind, name in (
-            ("TAP_AMPLITUDE", "extractors", "tap-amplitude"),
-            ("TARGET_BREVO", "loaders", "target-brevo"),
-        )
+    settings = {
+        p["name"]: {s["name"].upper() for s in p.get("settings", [])}
+        for kind in ("extractors", "loaders")
+        for p in project["plugins"][kind]
     }
+    # longest prefix first: TAP_AMPLITUDE_STREAMING_SECRET is tap-amplitude-streaming's `secret`
+    prefixes = sorted(((name.upper().replace("-", "_") + "_", name) for name in settings), key=lambda p: -len(p[0]))
+    inherited = {"target-brevo-realtime": "target-brevo", "target-brevo-customers": "target-brevo"}
     for readme in READMES:
-        for prefix, setting in VARIABLE.findall(readme.read_text()):
-            if setting in NOT_SETTINGS or setting.startswith("CUSTOMERS_"):
+        for variable in re.findall(r"\b(?:TAP_AMPLITUDE|TARGET_BREVO)_[A-Z0-9_]+", readme.read_text()):
+            prefix, plugin = next((pre, name) for pre, name in prefixes if variable.startswith(pre))
+            setting = variable.removeprefix(prefix)
+            if setting in NOT_SETTINGS:
                 continue
-            assert setting in declared[prefix], f"{readme.name}: {prefix}_{setting} is not a setting of the plugin"
+            declared = settings[plugin] | settings.get(inherited.get(plugin, ""), set())
+            assert setting in declared, f"{readme.name}: {variable} is not a setting of {plugin}"

@@ -28,6 +28,11 @@ class EventsSink(DeliverySink):
     def handle(self, record: dict[str, Any]) -> None:
         event_type = self.rules.event_type(record)
         self.report.count_event(event_type, "seen")
+        if event_type.startswith("$") and event_type not in self.rules.names:
+            # Amplitude's `$identify` / `$groupidentify`: property updates (they reach contacts through the
+            # users stream), not something a person did; never forwarded unless mapped by name.
+            self.report.count_event(event_type, "not_an_event")
+            return
         event = self.rules.to_event(record, event_type)
         if event is None:
             self._skip_unmapped(event_type)
