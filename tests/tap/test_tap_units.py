@@ -400,3 +400,33 @@ def test_read_ahead_discards_what_the_consumer_never_took():
     while not discarded and time.monotonic() < deadline:
         time.sleep(0.01)
     assert discarded == [1]
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"data_center": "EU"}, "https://analytics.eu.amplitude.com"),
+        ({"data_center": "US"}, "https://amplitude.com"),
+        (
+            {"data_center": "EU", "api_urls": {"US": "http://127.0.0.1:1", "EU": "http://127.0.0.1:2"}},
+            "http://127.0.0.1:2",
+        ),
+        ({"data_center": "US", "api_urls": {"EU": "http://127.0.0.1:2"}}, "https://amplitude.com"),
+        (
+            {"data_center": "EU", "api_url": "http://127.0.0.1:9", "api_urls": {"EU": "http://127.0.0.1:2"}},
+            "http://127.0.0.1:9",
+        ),
+    ],
+)
+def test_data_center_decides_the_host_unless_api_url_pins_it(config, expected, caplog):
+    client = AmplitudeClient({"api_key": "k", "secret_key": "s", **config}, logging.getLogger("test"))
+    assert client.base_url == expected
+    assert "api_url" not in caplog.text
+
+
+def test_an_api_url_of_the_other_data_center_is_named_in_a_warning(caplog):
+    config = {"api_key": "k", "secret_key": "s", "data_center": "EU", "api_url": "https://amplitude.com"}
+    with caplog.at_level(logging.WARNING):
+        client = AmplitudeClient(config, logging.getLogger("test"))
+    assert client.base_url == "https://amplitude.com"
+    assert "api_url https://amplitude.com is the US data center's host but data_center is EU" in caplog.text

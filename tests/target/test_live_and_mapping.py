@@ -184,3 +184,32 @@ def test_amplitude_identify_pseudo_events_are_not_events(brevo, config):
     result = run_target(cfg, [EVENTS_SCHEMA, event(1), event(2, "$identify"), event(3, "Login")])
     assert sorted(e["event_name"] for e in stored(brevo, "events")) == ["Login", "order_completed"]
     assert result.summary["event_types"]["$identify"] == {"seen": 1, "not_an_event": 1}
+
+
+def test_meltanos_configuration_test_stream_checks_the_key_and_writes_nothing(tmp_path, sandbox):
+    """`meltano config test target-brevo` sends a `meltano_test_stream` record: the key is proved at start-up
+    (GET /account), the record is not written; a wrong key fails before any input is read, saying why."""
+    messages = [
+        {"type": "SCHEMA", "stream": "meltano_test_stream", "schema": {"type": "object", "properties": {"id": {"type": "integer"}}}, "key_properties": ["id"]},
+        {"type": "RECORD", "stream": "meltano_test_stream", "record": {"id": 1}},
+        {"type": "STATE", "value": {"test": True}},
+    ]  # fmt: skip
+    lines = "".join(json.dumps(m) + "\n" for m in messages)
+    before = sandbox.admin("GET", "brevo/stats")
+
+    def run(api_key: str) -> subprocess.CompletedProcess[str]:
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps({"api_key": api_key, "api_url": sandbox.brevo["api"], "ledger_path": ":memory:"}))
+        return subprocess.run(
+            [sys.executable, "-m", "target_brevo", "--config", str(config)],
+            input=lines, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    ok = run(sandbox.brevo["api_key"])
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "the test record is not written" in ok.stderr
+    assert sandbox.admin("GET", "brevo/stats") == before
+    wrong = run("xkeysib-wrong-key")
+    assert wrong.returncode != 0
+    assert "GET /account: Brevo refused the api_key (401" in wrong.stderr
+    assert "xkeysib-wrong-key" not in wrong.stderr
