@@ -24,7 +24,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sandbox import clock
 
 ADMIN_PREFIX = "/_sandbox"
-ACTIONS = ("status", "latency", "reset", "truncate", "corrupt")
+ACTIONS = ("status", "latency", "reset", "truncate", "corrupt", "duplicate")
+# What the emulators send rather than serve: rules with this service apply to Amplitude's webhook pushes
+# (`path` matches the receiver URL's path): status = the receiver seems to answer it, reset = no connection,
+# latency = sent that much later, truncate / corrupt = the body is cut or damaged, duplicate = sent twice.
+PUSH_SERVICE = "amplitude_webhooks"
 
 
 @dataclass

@@ -49,6 +49,8 @@ class SandboxSettings:
     amplitude_eu_secret_key: str = ""
     brevo_api_key: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    # The fault rules of every port, and of what the emulators send themselves (Amplitude's webhook pushes).
+    faults: FaultRegistry = field(default_factory=FaultRegistry)
 
 
 class _Dispatch:
@@ -115,7 +117,7 @@ async def serve(settings: SandboxSettings, ready_file: Path | None = None) -> No
         settings.data_dir = Path(own_tmp.name)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
-    faults, request_log = FaultRegistry(), RequestLog()
+    faults, request_log = settings.faults, RequestLog()
     emulators = build_emulators(settings)
     admin = Starlette(routes=admin_routes(emulators, faults, request_log))
 

@@ -501,3 +501,31 @@ def test_missing_cohort_is_reported_and_skipped(amp: SandboxProcess, receiver: R
     assert _compute(amp)["cohorts"] == {"nosuchcohort": {"error": "cohort not found"}}
     assert receiver.stays_at(0, 0.3)
     assert api_get(amp, "/api/3/cohorts").json()["cohorts"] == []
+
+
+# -- fault rules on pushes (service `amplitude_webhooks`, path = the receiver URL's path) ----------------
+
+
+def test_fault_rules_apply_to_pushes(amp: SandboxProcess, receiver: Receiver) -> None:
+    _webhook(amp, receiver)
+    rule = {"service": "amplitude_webhooks", "method": "POST", "path": "/hook"}
+    amp.fault(action="status", status=503, count=1, **rule)  # the receiver seems to answer 503 once
+    amp.fault(action="duplicate", count=1, **rule)  # the next request goes out twice
+    assert ingest(amp, [_event("user-9001")]).status_code == 200
+    pushes = receiver.wait_for(2)
+    assert receiver.stays_at(2)
+    assert pushes[0].body == pushes[1].body  # the quick retry after the 503, sent twice
+    log = _deliveries(amp)["deliveries"]
+    assert [(e["fault"], e["status"], e["duplicate"]) for e in log] == [
+        ("status", 503, False),
+        ("duplicate", 200, False),
+        (None, 200, True),
+    ]
+
+
+def test_a_truncated_push_reaches_the_receiver_cut(amp: SandboxProcess, receiver: Receiver) -> None:
+    _webhook(amp, receiver)
+    amp.fault(action="truncate", truncate_bytes=10, count=1, service="amplitude_webhooks", path="*")
+    assert ingest(amp, [_event("user-9002")]).status_code == 200
+    [push] = receiver.wait_for(1)
+    assert len(push.body) == 10

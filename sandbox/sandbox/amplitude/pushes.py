@@ -29,10 +29,12 @@ import random
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sandbox import clock
 from sandbox.amplitude.destinations import Delivery
 from sandbox.amplitude.push_client import PushClient, PushConnectionError
+from sandbox.faults import PUSH_SERVICE, FaultRegistry
 
 USER_AGENT = "Amplitude/Webhook/1.0"
 RETRY_DELAYS_SECONDS = (30, 60, 120, 240, 480, 960, 1920, 3840, 6750)  # after attempts 1..9; 14,400 s = 4 h
@@ -76,6 +78,7 @@ class LoggedDelivery:
     answered_at: float | None = None
     next_attempt_at: float | None = None  # sandbox clock: the failed attempt's successor
     gave_up: bool = False  # the last attempt failed
+    fault: str | None = None  # the fault rule's action applied to this request
 
     def public(self) -> dict[str, Any]:
         return {
@@ -94,13 +97,15 @@ class LoggedDelivery:
             "answered_at": self.answered_at,
             "next_attempt_at": self.next_attempt_at,
             "gave_up": self.gave_up,
+            "fault": self.fault,
         }
 
 
 class Pusher:
     """Schedules and sends pushes; keeps the delivery log and counters."""
 
-    def __init__(self) -> None:
+    def __init__(self, faults: FaultRegistry | None = None) -> None:
+        self._faults = faults
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: PushClient | None = None
         self._wake: asyncio.Event | None = None
@@ -245,9 +250,29 @@ class Pusher:
         self._log.append(entry)
         self._counters["requests"] += 1
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **dict(delivery.headers)}
+        body = push.body
+        rule = (
+            None
+            if duplicate or self._faults is None
+            else self._faults.take(PUSH_SERVICE, "POST", urlsplit(delivery.url).path)
+        )
+        if rule is not None:
+            entry.fault = rule.action
+            if rule.action in ("status", "reset"):  # the receiver seems to answer that status, or cannot be reached
+                entry.status, entry.error = (
+                    (rule.status, None) if rule.action == "status" else (None, "ConnectionResetError")
+                )
+                entry.answered_at = time.time()
+                return entry
+            if rule.action == "latency":
+                await asyncio.sleep(rule.latency_ms / 1000)
+            elif rule.action == "truncate":
+                body = body[: rule.truncate_bytes]
+            elif rule.action == "corrupt":
+                body = damaged(body, rule.corrupt_offset, rule.corrupt_length)
         try:
             async with asyncio.timeout(delivery.timeout_seconds):  # the whole exchange, not each phase
-                entry.status = await self._client.post(delivery.url, push.body, headers)
+                entry.status = await self._client.post(delivery.url, body, headers)
         except TimeoutError:
             entry.error = f"timeout after {delivery.timeout_seconds:g} s"
         except PushConnectionError as exc:
@@ -255,7 +280,17 @@ class Pusher:
         except OSError as exc:
             entry.error = type(exc).__name__  # e.g. ConnectionRefusedError; never the message (it names the host)
         entry.answered_at = time.time()
+        if rule is not None and rule.action == "duplicate":
+            self._counters["duplicates"] += 1
+            await self._send(push, try_number, duplicate=True)
         return entry
+
+
+def damaged(body: bytes, offset: int | None, length: int) -> bytes:
+    """`body` with `length` bytes inverted at `offset` (default: its middle)."""
+    start = len(body) // 2 if offset is None else min(offset, len(body))
+    flipped = bytes(b ^ 0xFF for b in body[start : start + length])
+    return body[:start] + flipped + body[start + length :]
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

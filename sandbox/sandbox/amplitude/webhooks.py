@@ -19,6 +19,7 @@ from sandbox.amplitude.destinations import CohortWebhookDestination, WebhookDest
 from sandbox.amplitude.project import Project
 from sandbox.amplitude.pushes import Pusher
 from sandbox.amplitude.streaming import Accepted, webhook_pushes
+from sandbox.faults import FaultRegistry
 
 log = logging.getLogger("sandbox")
 
@@ -28,9 +29,9 @@ CADENCE_POLL_SECONDS = 0.1  # how often cohort syncs are checked for a due compu
 class Webhooks:
     """Destinations per region, the ingestion hook, the cohort cadence and the pusher they share."""
 
-    def __init__(self, projects: dict[str, Project]) -> None:
+    def __init__(self, projects: dict[str, Project], faults: FaultRegistry | None = None) -> None:
         self.projects = projects
-        self.pusher = Pusher()
+        self.pusher = Pusher(faults)
         self.webhooks: dict[str, WebhookDestination] = {}
         self.cohort_syncs: dict[str, CohortSync] = {}
         self._cadence: asyncio.Task[None] | None = None
