@@ -33,7 +33,7 @@ def _lists(sandbox: SandboxProcess) -> list[dict[str, Any]]:
     return sandbox.admin("GET", "brevo/lists").get("lists", [])
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
+def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False))
     return "\n".join(
@@ -61,7 +61,7 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
     rows = [
         [c.get("email", "")] + [str(c.get("attributes", {}).get(a, "")) for a in SHOWN_ATTRIBUTES] for c in contacts
     ]
-    print(_table(rows, ["email", *SHOWN_ATTRIBUTES]))
+    print(table(rows, ["email", *SHOWN_ATTRIBUTES]))
 
     summary_file = output / "brevo-summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
@@ -75,13 +75,13 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
         note = f"{held:,} removals held back (over mirror_max_removal_fraction)" if held else sync.get("mode", "")
         if now or was:
             rows.append([lst["id"], lst["name"], f"{now:,}", f"{now - was:+,}", note])
-    print(_table(rows, ["id", "name", "members", "change", "sync"]))
+    print(table(rows, ["id", "name", "members", "change", "sync"]))
 
     events = _page_all(sandbox, "brevo/events", "events")
     by_name = Counter(e.get("event_name") for e in events)
     print(f"\n  Events: {stats['events']:,} (+{delta('events'):,} this run)")
     ranked = sorted(by_name.items(), key=lambda item: (-item[1], item[0] or ""))
-    print(_table([[n, f"{c:,}"] for n, c in ranked], ["event_name", "count"]))
+    print(table([[n, f"{c:,}"] for n, c in ranked], ["event_name", "count"]))
     _print_event_types(summary)
 
     orders = _page_all(sandbox, "brevo/orders", "orders")
@@ -92,6 +92,12 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
         f"{sent.get('sent_live', 0):,} live (automations fire) and {sent.get('sent_historical', 0):,} historical "
         "(older than the live window: stored, no automation)"
     )
+    updated = sent.get("sent_live", 0) + sent.get("sent_historical", 0) - delta("orders")
+    if updated > 0:
+        print(
+            f"    {updated:,} of the orders sent were in Brevo already (the previous chapter's live section sent them): "
+            "an order's id is its event's uuid, so Brevo updated them rather than adding them twice."
+        )
     _print_mapping_coverage(summary)
 
     rejects = summary.get("rejects", {})
@@ -100,12 +106,12 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
         f"output/brevo-rejects.jsonl, this run's {Path(rejects.get('file', 'rejects file')).name})"
     )
     if rejects.get("by_reason"):
-        print(_table([[r, f"{c:,}"] for r, c in rejects["by_reason"].items()], ["reason", "count"]))
+        print(table([[r, f"{c:,}"] for r, c in rejects["by_reason"].items()], ["reason", "count"]))
 
     calls = summary.get("api_calls", {})
     if calls:
         print("\n  Brevo API calls by endpoint (from target-brevo's summary):")
-        print(_table([[k, f"{v:,}"] for k, v in sorted(calls.items())], ["endpoint", "calls"]))
+        print(table([[k, f"{v:,}"] for k, v in sorted(calls.items())], ["endpoint", "calls"]))
 
 
 def _print_event_types(summary: dict[str, Any]) -> None:
@@ -118,7 +124,14 @@ def _print_event_types(summary: dict[str, Any]) -> None:
     )
     outcomes = ["seen", "sent", "skipped_too_old", "skipped_unmapped", "skipped_already_delivered"]
     rows = [[name, *(f"{counts.get(o, 0):,}" for o in outcomes)] for name, counts in sorted(types.items())]
-    print(_table(rows, ["event_type", "seen", "sent", "too old", "unmapped", "already sent"]))
+    print(table(rows, ["event_type", "seen", "sent", "too old", "unmapped", "already sent"]))
+    already = sum(counts.get("skipped_already_delivered", 0) for counts in types.values())
+    if already:
+        print(
+            f"    {already:,} of these events were in Brevo already (the previous chapter's live section sent them as "
+            "they happened): the delivery ledger target-brevo shares with target-brevo-realtime kept them from "
+            "being sent twice."
+        )
 
 
 def _print_mapping_coverage(summary: dict[str, Any]) -> None:
@@ -130,4 +143,4 @@ def _print_mapping_coverage(summary: dict[str, Any]) -> None:
     for path, counts in sorted(paths.items()):
         records, filled = counts.get("records", 0), counts.get("with_value", 0)
         rows.append([path, f"{filled:,} of {records:,}", f"{100 * filled / records:.0f}%" if records else "-"])
-    print(_table(rows, ["property", "with a value", "share"]))
+    print(table(rows, ["property", "with a value", "share"]))

@@ -1,6 +1,8 @@
 """The demo: a simulated app sends events to the sandbox's Amplitude, `meltano run` moves them to the
-sandbox's Brevo, and a report shows what landed. Each run continues the app's story: the next run
-sends only new events, and the pipeline delivers only those.
+sandbox's Brevo, and a report shows what landed. Then the live section: the real-time service
+(`tap-amplitude-streaming target-brevo-realtime`) takes a few events pushed the moment the app sends them.
+Each run continues the app's story: the next run sends only new events, and the pipeline delivers only
+those (the live ones included: the export sees them again, the shared ledger keeps them out).
 
 The sandbox keeps its data in `.demo/sandbox/` between runs, on the fixed ports of meltano.yml's
 `demo` environment (whose mappings the run uses); Meltano keeps the bookmark (state id
@@ -23,7 +25,8 @@ from typing import Any
 from sandbox.amplitude import seed
 from sandbox.process import SandboxProcess, start
 
-from demo import report
+from demo import live, report
+from demo.realtime_service import RealtimeService, ServiceError, ServiceSettings, port_is_free
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO / ".demo"
@@ -31,6 +34,8 @@ STORY = DEMO_DIR / "story.json"
 OUTPUT = REPO / "output"
 ENVIRONMENT = "demo"
 STATE_ID = f"{ENVIRONMENT}:tap-amplitude-to-target-brevo"
+REALTIME_STATE_ID = f"{ENVIRONMENT}:tap-amplitude-streaming-to-target-brevo-realtime"
+MELTANO = Path(sys.executable).with_name("meltano")
 
 # Must match meltano.yml's demo (and dev) environment.
 PORTS = {
@@ -59,9 +64,8 @@ def step(text: str) -> None:
 def meltano(
     *args: str, env: dict[str, str] | None = None, check: bool = True, quiet: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("meltano")
     return subprocess.run(
-        [str(exe), *args],
+        [str(MELTANO), *args],
         cwd=REPO,
         env={**os.environ, **(env or {})},
         check=check,
@@ -75,10 +79,22 @@ def load_story() -> dict[str, Any] | None:
 
 
 def start_over() -> None:
-    """Forget the demo's sandbox data, Meltano bookmark, delivery ledger (in .demo/) and reports."""
+    """Forget the demo's sandbox data, Meltano bookmarks, delivery ledger and streaming spool (in .demo/) and
+    reports."""
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     shutil.rmtree(OUTPUT, ignore_errors=True)
-    meltano(f"--environment={ENVIRONMENT}", "state", "clear", "--force", STATE_ID, check=False, quiet=True)
+    for state_id in (STATE_ID, REALTIME_STATE_ID):
+        meltano(f"--environment={ENVIRONMENT}", "state", "clear", "--force", state_id, check=False, quiet=True)
+
+
+def check_ports_free(ports: list[int]) -> None:
+    """Fail before anything starts, naming the port, rather than halfway through."""
+    taken = [port for port in ports if not port_is_free(port)]
+    if taken:
+        raise SystemExit(
+            f"make demo needs ports {min(ports)}-{max(ports)} on 127.0.0.1; taken: {', '.join(map(str, taken))}. "
+            "Another sandbox, receiver or test may be using them: stop it (or wait a minute) and retry."
+        )
 
 
 def start_sandbox() -> SandboxProcess:
@@ -91,6 +107,23 @@ def start_sandbox() -> SandboxProcess:
         raise SystemExit(
             f"{exc}\nIs another sandbox already using ports {min(PORTS.values())}-{max(PORTS.values())}? Stop it and retry."
         ) from exc
+
+
+def live_section(sandbox: SandboxProcess, settings: ServiceSettings, chapter: int) -> datetime:
+    """Start the real-time service, let the app send a few events, stop the service; the sandbox clock at the end."""
+    service = RealtimeService(MELTANO, REPO, ENVIRONMENT, settings, DEMO_DIR / "realtime.log")
+    try:
+        ready = service.start()
+        print(
+            f"    meltano --environment={ENVIRONMENT} run tap-amplitude-streaming target-brevo-realtime: a service "
+            f"(runs until SIGTERM), receiving on port {settings.port} after {ready:.1f} s; its log: "
+            f"{service.log_file.relative_to(REPO)}"
+        )
+        return live.run(sandbox, service, chapter)
+    except ServiceError as exc:
+        raise SystemExit(f"live section: {exc}") from exc
+    finally:
+        service.ensure_stopped()
 
 
 def simulate_app(sandbox: SandboxProcess, story: dict[str, Any] | None) -> dict[str, Any]:
@@ -129,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reset", action="store_true", help="forget earlier demo runs and start over")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    realtime = ServiceSettings.from_project(REPO, ENVIRONMENT)
+    check_ports_free([*PORTS.values(), realtime.port])
     if args.reset:
         start_over()
     story = load_story()
@@ -136,9 +171,9 @@ def main(argv: list[str] | None = None) -> None:
         start_over()
     DEMO_DIR.mkdir(exist_ok=True)
 
-    step("Installing the Meltano plugins (tap-amplitude, target-brevo)")
-    meltano("install", "extractor", "tap-amplitude", quiet=True)
-    meltano("install", "loader", "target-brevo", quiet=True)
+    step("Installing the Meltano plugins (tap-amplitude, tap-amplitude-streaming, target-brevo)")
+    meltano("install", "extractor", "tap-amplitude", "tap-amplitude-streaming", quiet=True)
+    meltano("install", "loader", "target-brevo", quiet=True)  # target-brevo-realtime inherits it, and its venv
 
     step("Starting the sandbox (Amplitude and Brevo emulators on 127.0.0.1)")
     sandbox = start_sandbox()
@@ -160,6 +195,13 @@ def main(argv: list[str] | None = None) -> None:
 
         step(f"What landed in Brevo (meltano run took {seconds:.1f} s)")
         report.print_report(sandbox, before, OUTPUT)
+
+        step("Live: the app sends events now; Amplitude pushes them (Webhooks Streaming), they reach Brevo in seconds")
+        live_started = time.monotonic()
+        # The next chapter starts after the live events: the sandbox's server time never goes back.
+        story["clock"] = live_section(sandbox, realtime, chapter).isoformat()
+        STORY.write_text(json.dumps(story, indent=2))
+        print(f"    (the live section took {time.monotonic() - live_started:.1f} s)")
     finally:
         sandbox.stop()
     print(f"\nDemo finished in {time.monotonic() - started:.0f} s. Run `make demo` again for the next chapter "

@@ -8,7 +8,7 @@ SDK internals used, for want of a public hook (singer-sdk 0.54):
 - `_process_state_message`, `_write_state_message`, `_handle_max_record_age`: the flush and STATE
   policy (a STATE is emitted only after everything before it is delivered, and not on a timer).
 - `_handle_termination`: the SDK drains inside the SIGTERM handler, which could acknowledge a half-sent
-  batch; we finish the input instead (the tap stops too), and stop at once on a second signal.
+  batch; we finish the input instead (the tap stops too), and stop at once on another signal.
 - `Sink._validate_and_parse`, `Sink._singer_validate_message` (sinks/base.py): a record that breaks its
   schema or lacks a key property is rejected with its reason instead of stopping the run (and dates are
   left to the mapping, which parses the few it uses).

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from e2e.postgres import Postgres
-from e2e.support import SEED_START, Pipeline
+from e2e.support import DEMO_ENVIRONMENT, SEED_START, Pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +89,7 @@ def test_meltano_state_shared_in_postgres(pipeline: Pipeline, postgres: Postgres
     env = {"MELTANO_DATABASE_URI": postgres.sqlalchemy_url("meltano_e2e")}
     pipeline.seed_app(**SMALL)
     pipeline.run("run", "tap-amplitude", "target-brevo", **env)
-    stored = pipeline.run("state", "get", "dev:tap-amplitude-to-target-brevo", **env).stdout
+    stored = pipeline.run("state", "get", f"{DEMO_ENVIRONMENT}:tap-amplitude-to-target-brevo", **env).stdout
     bookmark = json.loads(stored)["singer_state"]["bookmarks"]["events"]["replication_key_value"]
     assert bookmark.startswith(f"{SEED_START:%Y-%m-%d}") or bookmark > SEED_START.isoformat()
     delivered = pipeline.brevo("stats")["events"]
