@@ -56,7 +56,7 @@ SANDBOX_KEYS := --amplitude-api-key sandbox-amplitude-api-key --amplitude-secret
 	--brevo-api-key xkeysib-sandbox-dev-key
 
 sandbox: install
-	rm -rf .sandbox .meltano/run/target-brevo/ledger.sqlite3 && mkdir -p .sandbox
+	rm -rf .sandbox .meltano/run/target-brevo/ledger.sqlite3* && mkdir -p .sandbox
 	$(VENV)/bin/meltano --environment=dev state clear --force dev:tap-amplitude-to-target-brevo >/dev/null 2>&1 || true
 	$(VENV)/bin/sandbox serve --ready-file .sandbox/ready.json --data-dir .sandbox/data \
 		$(SANDBOX_PORTS) $(SANDBOX_KEYS) $(if $(APP),--app $(APP))

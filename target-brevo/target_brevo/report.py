@@ -31,7 +31,7 @@ class RejectsFile:
     """
 
     def __init__(
-        self, path: str | Path | None, redact: Any = lambda text: text, *, run_id: str = "", keep_runs: int = 168
+        self, path: str | Path | None, redact: Any = lambda text: text, *, keep_runs: int, run_id: str = ""
     ) -> None:
         self.link = Path(path) if path else None
         self.run_id = run_id or new_run_id()

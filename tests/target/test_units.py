@@ -294,7 +294,9 @@ def test_ledger_records_deliveries_across_reopen(tmp_path):
 
 def test_rejects_file_is_private_jsonl_without_secret(tmp_path):
     path = tmp_path / "rejects.jsonl"
-    report = RunReport(RejectsFile(path, redact=lambda text: text.replace("xkeysib-secret", "***")), dry_run=False)
+    report = RunReport(
+        RejectsFile(path, redact=lambda text: text.replace("xkeysib-secret", "***"), keep_runs=5), dry_run=False
+    )
     report.reject("events", "events", "e1", "bad thing", {"note": "xkeysib-secret", "when": dt.date(2026, 1, 1)})
     report.reject("contacts", "users", 7, "invalid email: x", None)
     report.rejects.close()
@@ -394,7 +396,7 @@ def test_a_window_with_one_call_does_not_shorten_the_next():
 
 def test_report_counts_attribute_rejects_apart_from_rejected_records(tmp_path):
     path = tmp_path / "rejects.jsonl"
-    report = RunReport(RejectsFile(path), dry_run=False)
+    report = RunReport(RejectsFile(path, keep_runs=5), dry_run=False)
     report.reject(
         "contacts",
         "users",

@@ -36,7 +36,7 @@ class AmplitudeEmulator:
         us_keys = (settings.amplitude_api_key, settings.amplitude_secret_key)
         eu_keys = (settings.amplitude_eu_api_key or us_keys[0], settings.amplitude_eu_secret_key or us_keys[1])
         self.organization = Organization(settings.data_dir, options, {"us": us_keys, "eu": eu_keys})
-        self.webhooks = Webhooks(self.organization.projects, getattr(settings, "faults", None))
+        self.webhooks = Webhooks(self.organization.projects, settings.faults)
         self.apps: dict[str, ASGIApp] = {}
         for region, project in self.organization.projects.items():
             suffix = "_eu" if region == "eu" else ""

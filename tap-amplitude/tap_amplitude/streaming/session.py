@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class Settings:
     port: int
     path_prefix: str
     secret_header: str
-    secret: str
+    secret: str = field(repr=False)  # never in a repr or a log
     max_body_bytes: int
     spool_path: Path
     spool_max_bytes: int
@@ -264,10 +264,19 @@ class StreamingSession:
 
     def _prune_delivered(self, spool: Spool, path: Path) -> None:
         delivered = read_delivered_seq(path)
-        if delivered is None:
+        if delivered is None or delivered == self.delivered_seq:
+            return
+        if delivered > self.emitted_seq:
+            # Ahead of anything this run emitted: the file belongs to another spool's numbering (replaced
+            # spool, stale file). Trusting it would prune items before they are delivered.
+            self.logger.warning(
+                "%s says seq %d was delivered, beyond the last emitted (%d): ignored, nothing pruned by it",
+                path, delivered, self.emitted_seq,
+            )  # fmt: skip
+            self.delivered_seq = delivered
             return
         self.delivered_seq = delivered
-        through = min(delivered, self.emitted_seq)
+        through = delivered
         if through > self.pruned_seq:
             try:
                 spool.prune_through(through)

@@ -78,8 +78,9 @@ class BrevoApi:
         self.http = http
 
     def account_name(self) -> str:
-        """The company the api_key belongs to: the cheapest call that proves the key (raises
-        `BrevoAuthError` on 401/403). Its `Date` header also sets the clock."""
+        """The company the api_key belongs to: one call that proves the key (raises `BrevoAuthError` on
+        401/403), once per run (it counts in Brevo's 100-requests-per-hour bucket). Its `Date` header also
+        sets the clock."""
         body = self._ok(self.http.call("GET", "/account"), "GET /account")
         return str(body.get("companyName") or body.get("email") or "?")
 

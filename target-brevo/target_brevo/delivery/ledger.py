@@ -71,11 +71,12 @@ class ContactChange(NamedTuple):
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold back SIGTERM and SIGINT until the block ends (main thread only; elsewhere a no-op)."""
+    """Hold back SIGTERM, SIGINT and SIGALRM (the target's stop timer) until the block ends (main thread only;
+    elsewhere a no-op)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGTERM, signal.SIGINT}
+    held = {signal.SIGTERM, signal.SIGINT, signal.SIGALRM}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         yield
