@@ -40,10 +40,12 @@ from typing import Any
 
 import orjson
 import psutil
-import yaml
 from sandbox.process import SandboxProcess, running
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as a script from bench/: the repository's demo package reads meltano.yml
+from demo.project import plugin_config
+
 RESULTS = REPO / "bench" / "RESULTS.md"
 TARGET = Path(sys.executable).with_name("target-brevo")
 BEGIN, END = "<!-- target-efficiency -->", "<!-- /target-efficiency -->"
@@ -67,16 +69,7 @@ MEMBER_PAGE = 1000  # GET /contacts?listIds=... page
 PROCESS_PAGE = 50  # GET /processes page: one poll sees up to 50 imports
 
 
-def meltano_plugin_config(kind: str, name: str, environment: str = "demo") -> dict[str, Any]:
-    """A plugin's config as meltano.yml's `demo` environment runs it (its keys over the base config's)."""
-    project = yaml.safe_load((REPO / "meltano.yml").read_text())
-    base = next(p for p in project["plugins"][kind] if p["name"] == name).get("config", {})
-    env = next(e for e in project["environments"] if e["name"] == environment)
-    overrides = next((p for p in env["config"]["plugins"].get(kind, []) if p["name"] == name), {})
-    return {**base, **overrides.get("config", {})}
-
-
-_TARGET_CONFIG = meltano_plugin_config("loaders", "target-brevo")
+_TARGET_CONFIG = plugin_config("loaders", "target-brevo", "demo")  # the mappings `make demo` runs
 EVENT_MAPPING = _TARGET_CONFIG["event_mapping"]
 PROPERTY_MAPPING = _TARGET_CONFIG["property_mapping"]  # bare names: the record's top level, then user_properties
 DEVICE = {  # where every generated user and event comes from

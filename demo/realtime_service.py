@@ -16,21 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
+
+from demo.project import plugin_config
 
 TAP = "tap-amplitude-streaming"
 TARGET = "target-brevo-realtime"
 STREAM_PATH = "/amplitude/stream"  # the tap's default path_prefix, which meltano.yml leaves as it is
 STOP_TIMEOUT_SECONDS = 45  # the target finishes its input within 30 s of a SIGTERM (its own cap)
 POLL_SECONDS = 0.1
-
-
-def plugin_config(project: dict[str, Any], kind: str, name: str, environment: str) -> dict[str, Any]:
-    """A plugin's config as `meltano --environment=...` sees it: the environment's keys over the base config's."""
-    base = next(p for p in project["plugins"][kind] if p["name"] == name).get("config", {})
-    env = next(e for e in project["environments"] if e["name"] == environment)
-    overrides = next((p for p in env["config"]["plugins"].get(kind, []) if p["name"] == name), {})
-    return {**base, **overrides.get("config", {})}
 
 
 @dataclass(frozen=True)
@@ -43,9 +36,9 @@ class ServiceSettings:
 
     @classmethod
     def from_project(cls, repo: Path, environment: str) -> ServiceSettings:
-        project = yaml.safe_load((repo / "meltano.yml").read_text())
-        tap = plugin_config(project, "extractors", TAP, environment)
-        target = plugin_config(project, "loaders", TARGET, environment)
+        project_file = repo / "meltano.yml"
+        tap = plugin_config("extractors", TAP, environment, project_file)
+        target = plugin_config("loaders", TARGET, environment, project_file)
         return cls(
             port=int(tap["port"]),
             secret=str(tap["secret"]),

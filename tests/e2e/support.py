@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sandbox.process import SandboxProcess
+
+from demo import project
 
 REPO = Path(__file__).resolve().parents[2]
 MELTANO = str(Path(sys.executable).with_name("meltano"))
@@ -25,13 +26,8 @@ DEMO_ENVIRONMENT = "demo"  # the sandbox and the demo app's mappings: what these
 
 
 def plugin_config(kind: str, name: str, environment: str = DEMO_ENVIRONMENT) -> dict[str, Any]:
-    """A plugin's config in meltano.yml as `meltano run` in `environment` sees it (the environment's keys over
-    the base config's; the tests only read keys that live in one of the two)."""
-    project = yaml.safe_load((REPO / "meltano.yml").read_text())
-    base = next(p for p in project["plugins"][kind] if p["name"] == name).get("config", {})
-    env = next(e for e in project["environments"] if e["name"] == environment)
-    overrides = next((p for p in env["config"]["plugins"].get(kind, []) if p["name"] == name), {})
-    return {**base, **overrides.get("config", {})}
+    """A plugin's config as `meltano run` in `environment` sees it (the demo's, by default)."""
+    return project.plugin_config(kind, name, environment)
 
 
 @dataclass

@@ -5,10 +5,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-import yaml
-
 from demo.live import EXISTING_USER, SEED_EXAMPLE, app_requests
-from demo.realtime_service import ServiceSettings, plugin_config, port_is_free
+from demo.project import plugin_config
+from demo.realtime_service import ServiceSettings, port_is_free
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,9 +18,7 @@ def test_the_live_section_reads_the_demo_environment_and_the_receiver_prunes_wha
     assert settings.stream_url == "http://127.0.0.1:47806/amplitude/stream"
     # the demo's spool and state live in .demo/, which `make demo-reset` removes
     assert settings.spool_path.parent == settings.delivered_state_file.parent == REPO / ".demo"
-    target = plugin_config(
-        yaml.safe_load((REPO / "meltano.yml").read_text()), "loaders", "target-brevo-realtime", "demo"
-    )
+    target = plugin_config("loaders", "target-brevo-realtime", "demo")
     # the "spool drained" check compares the receiver's last seq with the STATE the target acknowledged there
     assert REPO / target["state_ack_file"] == settings.delivered_state_file
     assert settings.summary_file == REPO / target["summary_file"]
