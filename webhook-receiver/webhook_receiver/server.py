@@ -31,19 +31,23 @@ class Receiver:
         self.spool = spool
         self.host = host
         self._committer = GroupCommitter(spool)
-        app, self.counts = build_app(endpoints, self._committer, max_body_bytes=max_body_bytes)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_config=None,  # leave the process's logging alone (and stdout clean: it may carry Singer messages)
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            server_header=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        )
-        self._server = uvicorn.Server(config)
+        try:
+            app, self.counts = build_app(endpoints, self._committer, max_body_bytes=max_body_bytes)
+            config = uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_config=None,  # leave the process's logging alone (and stdout clean: it may carry Singer messages)
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                server_header=False,
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            )
+            self._server = uvicorn.Server(config)
+        except BaseException:
+            self._committer.close()  # its thread would outlive a receiver that never started
+            raise
         self._thread = threading.Thread(target=self._serve, name="webhook-receiver", daemon=True)
         self.port = port
 

@@ -90,13 +90,18 @@ class Spool:
         except OSError:
             self._lock_file.close()
             raise SpoolError(f"spool {self.path} is in use by another process") from None
+        connections: list[sqlite3.Connection] = []
         try:
             self._writer = _connect(self.path)
+            connections.append(self._writer)
             self._writer.execute(_CREATE)
             self._reader = _connect(self.path)
+            connections.append(self._reader)
             count, size = self._writer.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM spool").fetchone()
             row = self._writer.execute("SELECT seq FROM sqlite_sequence WHERE name = 'spool'").fetchone()
         except sqlite3.Error as exc:
+            for connection in connections:
+                connection.close()
             self._lock_file.close()
             raise SpoolError(f"spool {self.path}: {exc}") from exc
         self._write_lock = threading.Lock()

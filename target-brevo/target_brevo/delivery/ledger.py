@@ -166,9 +166,13 @@ class Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = _connect(self.path)
         self._lock = threading.Lock()
-        self._migrate()
-        in_memory = str(path) == ":memory:"
-        self._owner = _OwnerLock(None if in_memory else self.path.with_name(self.path.name + ".owners"))
+        try:
+            self._migrate()
+            in_memory = str(path) == ":memory:"
+            self._owner = _OwnerLock(None if in_memory else self.path.with_name(self.path.name + ".owners"))
+        except BaseException:
+            self._db.close()
+            raise
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
