@@ -56,22 +56,23 @@ def test_overlay_accepts_what_is_newer_than_the_spec() -> None:
         assert_response_valid("POST", "/v3/contacts", 204, {"unexpected": True})
 
 
-def test_spec_cache_makes_loading_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_parsed_spec_is_cached_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsing the 1 MB YAML takes ~0.5 s: it happens once, later starts read the cached JSON."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     spec.load_spec.cache_clear()
     try:
-        started = time.perf_counter()
         first = spec.load_spec()
-        cold = time.perf_counter() - started
+        assert list(tmp_path.glob("amplitude-brevo-sandbox/brevo-openapi-*.json"))
         spec.load_spec.cache_clear()
-        started = time.perf_counter()
+
+        def parse_again() -> None:
+            raise AssertionError("the spec was parsed again instead of read from the cache")
+
+        monkeypatch.setattr(spec, "_build", parse_again)
         second = spec.load_spec()
-        warm = time.perf_counter() - started
     finally:
         spec.load_spec.cache_clear()
     assert first == second
-    assert list(tmp_path.glob("amplitude-brevo-sandbox/brevo-openapi-*.json"))
-    assert warm < 0.1 and warm < cold / 5, (cold, warm)
 
 
 def test_sandbox_starts_fast(tmp_path: Path) -> None:
