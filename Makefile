@@ -49,8 +49,10 @@ bench-large:
 # `make sandbox [APP=my-app.yaml]`: a fresh sandbox (data in .sandbox/) on the fixed ports and keys of
 # meltano.yml's dev environment, for `meltano run` by hand; the dev bookmark and delivery ledger are cleared
 # with it. APP seeds a simulated app with your names (sandbox/my-app.example.yaml). Ctrl-C stops it.
-SANDBOX_PORTS := --port amplitude_api=47801 --port amplitude_api_eu=47802 --port amplitude_ingest=47803 \
-	--port amplitude_ingest_eu=47804 --port brevo=47805
+# The fixed ports (also meltano.yml's dev and demo environments) sit below Linux's ephemeral range
+# (32768-60999), so an outgoing connection never holds one when the sandbox starts.
+SANDBOX_PORTS := --port amplitude_api=27801 --port amplitude_api_eu=27802 --port amplitude_ingest=27803 \
+	--port amplitude_ingest_eu=27804 --port brevo=27805
 SANDBOX_KEYS := --amplitude-api-key sandbox-amplitude-api-key --amplitude-secret-key sandbox-amplitude-secret-key \
 	--amplitude-eu-api-key sandbox-eu-amplitude-api-key --amplitude-eu-secret-key sandbox-eu-amplitude-secret-key \
 	--brevo-api-key xkeysib-sandbox-dev-key

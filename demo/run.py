@@ -39,11 +39,11 @@ MELTANO = Path(sys.executable).with_name("meltano")
 
 # Must match meltano.yml's demo (and dev) environment.
 PORTS = {
-    "amplitude_api": 47801,
-    "amplitude_api_eu": 47802,
-    "amplitude_ingest": 47803,
-    "amplitude_ingest_eu": 47804,
-    "brevo": 47805,
+    "amplitude_api": 27801,
+    "amplitude_api_eu": 27802,
+    "amplitude_ingest": 27803,
+    "amplitude_ingest_eu": 27804,
+    "brevo": 27805,
 }
 KEYS = ["--amplitude-api-key", "sandbox-amplitude-api-key", "--amplitude-secret-key", "sandbox-amplitude-secret-key",
         "--amplitude-eu-api-key", "sandbox-eu-amplitude-api-key",

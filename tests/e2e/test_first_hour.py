@@ -25,9 +25,9 @@ import yaml
 
 from e2e.support import REPO, stop_group, wait_for
 
-DEV_PORTS = range(47801, 47806)
-BREVO_ADMIN = "http://127.0.0.1:47805/_sandbox"
-AMPLITUDE_ADMIN = "http://127.0.0.1:47801/_sandbox"
+DEV_PORTS = range(27801, 27806)
+BREVO_ADMIN = "http://127.0.0.1:27805/_sandbox"
+AMPLITUDE_ADMIN = "http://127.0.0.1:27801/_sandbox"
 
 
 def readme_block(heading: str) -> list[str]:
@@ -133,7 +133,7 @@ def export_calls() -> int:
 
 def test_a_new_users_first_hour_through_the_readme(tmp_path: Path, installed_plugins: None) -> None:
     if not ports_free():
-        pytest.fail("ports 47801-47805 are taken (a `make sandbox` or `make demo` running?): stop it and re-run")
+        pytest.fail("ports 27801-27805 are taken (a `make sandbox` or `make demo` running?): stop it and re-run")
     started = time.monotonic()
     project = project_copy(tmp_path / "project")
     shell = Shell(project)

@@ -14,8 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_the_live_section_reads_the_demo_environment_and_the_receiver_prunes_what_the_target_delivered() -> None:
     settings = ServiceSettings.from_project(REPO, "demo")
-    assert settings.port == 47806 and settings.secret.startswith("Bearer ")
-    assert settings.stream_url == "http://127.0.0.1:47806/amplitude/stream"
+    assert settings.port == 27806 and settings.secret.startswith("Bearer ")
+    assert settings.stream_url == "http://127.0.0.1:27806/amplitude/stream"
     # the demo's spool and state live in .demo/, which `make demo-reset` removes
     assert settings.spool_path.parent == settings.delivered_state_file.parent == REPO / ".demo"
     target = plugin_config("loaders", "target-brevo-realtime", "demo")
