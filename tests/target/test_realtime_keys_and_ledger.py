@@ -447,3 +447,23 @@ def test_streamed_users_with_string_properties_land_typed(brevo, config, tmp_pat
     result = run_target(config(property_mapping=mapping), [USERS_SCHEMA, user(3, ltv="5", vip="0", orders="1.5")])
     attributes = brevo.admin("GET", "brevo/contacts/user3@example.com")["attributes"]
     assert (attributes["LTV"], attributes["VIP"], attributes["ORDERS"]) == (5, False, 1.5)
+
+
+def test_an_event_is_claimed_under_all_its_keys_at_once(tmp_path):
+    """A copy known by another key (streamed without `$insert_id`, exported with it) is not claimed while
+    another running process holds, or has delivered, any of its keys."""
+    path = tmp_path / "ledger.sqlite3"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "k"  # the other process is sending key "k"
+        ledger = Ledger(path)
+        ledger.mark_delivered("event", ["done"])
+        groups = [("uuid-1", "k"), ("uuid-2", "done"), ("uuid-3", "insert-3"), ("uuid-3", "insert-3")]
+        assert ledger.claim("event", groups) == [2, 3]  # our own claim again is ours
+        assert ledger.mark_inflight("event", ["uuid-1", "uuid-2"]) == ["uuid-1", "uuid-2"]  # nothing was half claimed
+    finally:
+        holder.kill()
+        holder.wait()
+    ledger.close()

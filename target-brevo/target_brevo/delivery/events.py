@@ -57,13 +57,16 @@ class EventDelivery(RecordRequest):
         if self.dry_run:
             self._send_with(items, self._send_events)  # counts them, sends nothing
             return
-        claimed = set(self.ledger.mark_inflight(LEDGER_KIND, [held.item.key for held in items]))
+        # An event is claimed under all its keys at once, so a copy known by another key (streamed without
+        # `$insert_id`, exported with it) is not sent by two targets sharing the ledger.
+        groups = [(held.item.key, *held.item.aliases) for held in items]
+        claimed = set(self.ledger.claim(LEDGER_KIND, groups))
         # not claimed: another target sharing the ledger delivered them since `put`, or is sending them
-        self._count([held for held in items if held.item.key not in claimed], "skipped_claimed_elsewhere")
+        self._count([held for i, held in enumerate(items) if i not in claimed], "skipped_claimed_elsewhere")
         try:
-            self._send_with([held for held in items if held.item.key in claimed], self._send_events)
-        finally:
-            self.ledger.forget(LEDGER_KIND, claimed)  # the claims Brevo did not accept are free again
+            self._send_with([held for i, held in enumerate(items) if i in claimed], self._send_events)
+        finally:  # the claims Brevo did not accept are free again (delivered keys are never forgotten)
+            self.ledger.forget(LEDGER_KIND, [key for i in claimed for key in groups[i]])
 
     def _send_events(self, items: list[HeldItem]) -> int:
         with signals_held():

@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -206,32 +206,40 @@ class Ledger:
     def mark_inflight(self, kind: str, keys: Iterable[str]) -> list[str]:
         """Claim `keys` for sending; returns the keys this ledger now holds: new ones, its own claims, and
         claims of owners no longer running. Delivered keys and live owners' claims are not returned."""
+        keys = list(dict.fromkeys(keys))
+        return [keys[i] for i in self.claim(kind, [(key,) for key in keys])]
+
+    def claim(self, kind: str, groups: Sequence[Sequence[str]]) -> list[int]:
+        """Claim each group of keys (an item's delivery key and its aliases) as one: a group is claimed when
+        none of its keys is delivered or held by another running owner. Returns the claimed groups' indexes."""
         now = time.time()
-        claimed: list[str] = []
+        claimed: list[int] = []
         running: dict[str | None, bool] = {}
         with self._write() as db:
-            for key in dict.fromkeys(keys):
-                inserted = db.execute(
-                    "INSERT OR IGNORE INTO deliveries(kind, key, status, updated_at, owner) VALUES (?,?,'inflight',?,?)",
-                    (kind, key, now, self._owner.owner),
-                ).rowcount
-                if not inserted:
-                    status, owner = db.execute(
-                        "SELECT status, owner FROM deliveries WHERE kind=? AND key=?", (kind, key)
-                    ).fetchone()
-                    if status != "inflight":
-                        continue
-                    if owner != self._owner.owner:
-                        if owner not in running:
-                            running[owner] = self._owner.running(owner)
-                        if running[owner]:
-                            continue
-                        db.execute(
-                            "UPDATE deliveries SET owner=?, updated_at=? WHERE kind=? AND key=?",
-                            (self._owner.owner, now, kind, key),
-                        )
-                claimed.append(key)
+            for index, group in enumerate(groups):
+                keys = list(dict.fromkeys(group))
+                if not all(self._claimable(db, kind, key, running) for key in keys):
+                    continue
+                db.executemany(
+                    "INSERT INTO deliveries(kind, key, status, updated_at, owner) VALUES (?,?,'inflight',?,?) "
+                    "ON CONFLICT(kind, key) DO UPDATE SET owner=excluded.owner, updated_at=excluded.updated_at",
+                    [(kind, key, now, self._owner.owner) for key in keys],
+                )
+                claimed.append(index)
         return claimed
+
+    def _claimable(self, db: sqlite3.Connection, kind: str, key: str, running: dict[str | None, bool]) -> bool:
+        row = db.execute("SELECT status, owner FROM deliveries WHERE kind=? AND key=?", (kind, key)).fetchone()
+        if row is None:
+            return True
+        status, owner = row
+        if status != "inflight":
+            return False  # delivered
+        if owner == self._owner.owner:
+            return True
+        if owner not in running:
+            running[owner] = self._owner.running(owner)
+        return not running[owner]
 
     def mark_delivered(self, kind: str, keys: Iterable[str]) -> None:
         now = time.time()
