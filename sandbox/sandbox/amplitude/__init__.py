@@ -19,7 +19,7 @@ Settings (`GET/PATCH /_sandbox/amplitude/config`, or `sandbox serve --set amplit
 | `cohort_request_seconds` | 3 | how long a cohort download request stays 202 `JOB INPROGRESS` |
 | `cohort_redirect_rows` | 10000 | cohort `/file` above this many rows -> 302 to a pre-signed-style URL |
 | `cohort_url_ttl_seconds` | 60 | that URL's `X-Amz-Expires`; 403 afterwards |
-| `rate_limit_scale` | 1.0 | multiplier on every rate limit (5 concurrent, 360/h user queries, 60/10 min cohort requests, 1000 eps per device/user) |
+| `rate_limit_scale` | 1.0 | multiplier on every rate limit (5 concurrent, 360/h user queries, 60/10 min cohort requests, 1000 eps per device/user, 1/s privacy requests) |
 | `insert_id_window_days` | 7 | a repeated device_id + insert_id within this window is dropped |
 | `key_region` | any | data center the key pair belongs to (`any`, `us`, `eu`); the other one answers 403 `Invalid API Key` (ingestion: 400 `Invalid API key`), like a key used against the wrong region |
 | `api_delay_ms` | 0 | simulated processing time of every REST API request, spent holding a concurrency slot |
@@ -37,11 +37,18 @@ membership enter/exit batches at a cadence on the sandbox clock), `POST destinat
 (compute now), `GET/DELETE deliveries` (every push request: attempt, status or error, sent and
 ingestion-accept times; counters). Pushes retry as Amplitude documents, due on the sandbox clock.
 
+User Privacy API v1 (reference: amplitude-streaming-and-privacy.md §3; details in `privacy.py`), on
+both API hosts with Basic auth: `POST /api/2/deletions/users` (at most 100 ids; the request joins the
+job due 7 days out), `GET /api/2/deletions/users?start_day=&end_day=` (at most 183 days),
+`DELETE /api/2/deletions/users/{amplitude_id}/{day}` (only while the job is `staging`). Jobs are
+`staging`, then `submitted` 3 days before their day, `done` 5 days after it; 1 request/s and at most
+8 running jobs per project (429 beyond either).
+
 Every server-assigned time (server_upload_time, server_received_time, processed_time, cohort
 times, the export latency horizon, rate-limit windows, link expiry) reads the sandbox clock.
 
 Where things are: `routes.py` lists every endpoint (path -> method -> handler), handled in
-`export.py`, `cohorts.py`, `users.py`, `ingest.py` and, for admin ones, `admin.py` and
+`export.py`, `cohorts.py`, `users.py`, `privacy.py`, `ingest.py` and, for admin ones, `admin.py` and
 `webhooks_admin.py`; the streaming destinations are `webhooks.py` (per region, fed by ingestion and the
 cohort cadence), `destinations.py` (settings), `streaming.py` and `cohort_webhooks.py` (payloads),
 `pushes.py` (delivery, retries, log);

@@ -35,6 +35,7 @@ class Project:
         self.gate = ConcurrencyGate(scale)
         self.user_queries = WindowLimit(360, 3600, scale)
         self.cohort_requests = WindowLimit(60, 600, scale)
+        self.privacy_requests = WindowLimit(1, 1, scale)  # User Privacy API: 1 request/s
         self.throttle = EventThrottle(scale)
         # Emulator-only fault: epoch hour -> how many more exports get a corrupt gzip member for it.
         self.corrupt_gzip: dict[int, int] = {}
@@ -82,5 +83,6 @@ class Project:
         self.store.wipe()
         self.user_queries.reset()
         self.cohort_requests.reset()
+        self.privacy_requests.reset()
         self.throttle.reset()
         self.clear_corrupt_gzip()

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.amplitude import admin, cohorts, export, ingest, users, webhooks_admin
+from sandbox.amplitude import admin, cohorts, export, ingest, privacy, users, webhooks_admin
 
 Handler = Callable[[Any, Request], Awaitable[Response]]
 
@@ -32,6 +32,8 @@ API_OPERATIONS: dict[str, dict[str, Handler]] = {
     "/api/2/usersearch": {"GET": users.usersearch},
     "/api/2/useractivity": {"GET": users.useractivity},
     "/api/2/events/list": {"GET": users.events_list},
+    "/api/2/deletions/users": {"GET": privacy.list_deletions, "POST": privacy.create_deletions},
+    "/api/2/deletions/users/{amplitude_id}/{day}": {"DELETE": privacy.remove_deletion},
 }
 
 INGEST_OPERATIONS: dict[str, dict[str, Handler]] = {

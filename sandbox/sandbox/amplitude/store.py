@@ -1,4 +1,4 @@
-"""One Amplitude project's data on disk (SQLite): events, users, devices, cohorts.
+"""One Amplitude project's data on disk (SQLite): events, users, devices, cohorts, deletion jobs.
 
 Events are stored in their export form (one serialized JSON object per row), so an export is a
 plain indexed scan that streams with flat memory. Every write goes through `write()` (one
@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS cohort_requests(
     request_id TEXT PRIMARY KEY, cohort_id TEXT NOT NULL, props INTEGER NOT NULL,
     prop_keys BLOB NOT NULL, requested_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deletions(
+    day TEXT NOT NULL, amplitude_id INTEGER NOT NULL, requester TEXT, requested_on_day TEXT NOT NULL,
+    PRIMARY KEY(day, amplitude_id)
+) WITHOUT ROWID;
 """
 
 FIRST_AMPLITUDE_ID = 100_000_000_001
@@ -377,3 +381,64 @@ class Store:
             "prop_keys": orjson.loads(row[2]),
             "requested_at": row[3],
         }
+
+    # -- privacy deletion jobs (a job is every row of one `day`, YYYY-MM-DD) -------------------
+
+    @staticmethod
+    def user_ids_of(conn: sqlite3.Connection, amplitude_ids: list[int]) -> dict[int, str | None]:
+        """The known Amplitude IDs among `amplitude_ids`, each with its user ID (None when anonymous)."""
+        found: dict[int, str | None] = {}
+        for amplitude_id in amplitude_ids:
+            row = conn.execute("SELECT user_id FROM users WHERE amplitude_id = ?", (amplitude_id,)).fetchone()
+            if row:
+                found[amplitude_id] = row[0]
+        return found
+
+    @staticmethod
+    def amplitude_ids_of(conn: sqlite3.Connection, user_ids: list[str]) -> dict[str, int]:
+        """The known user IDs among `user_ids`, each with its Amplitude ID."""
+        found: dict[str, int] = {}
+        for user_id in user_ids:
+            row = conn.execute("SELECT amplitude_id FROM users WHERE user_id = ?", (user_id,)).fetchone()
+            if row:
+                found[user_id] = row[0]
+        return found
+
+    @staticmethod
+    def deletion_days_from(conn: sqlite3.Connection, first_day: str) -> list[str]:
+        return [
+            r[0] for r in conn.execute("SELECT DISTINCT day FROM deletions WHERE day >= ? ORDER BY day", (first_day,))
+        ]
+
+    @staticmethod
+    def add_deletions(
+        conn: sqlite3.Connection, day: str, amplitude_ids: list[int], requester: str | None, requested_on_day: str
+    ) -> dict[int, tuple[str | None, str]]:
+        """Put the IDs into the job of `day` (an ID already there keeps its first request); returns
+        each ID's (requester, requested_on_day) as the job holds it."""
+        conn.executemany(
+            "INSERT OR IGNORE INTO deletions(day, amplitude_id, requester, requested_on_day) VALUES (?, ?, ?, ?)",
+            [(day, a, requester, requested_on_day) for a in amplitude_ids],
+        )
+        return {a: held for a in amplitude_ids if (held := Store.deletion_of(conn, day, a)) is not None}
+
+    @staticmethod
+    def deletion_of(conn: sqlite3.Connection, day: str, amplitude_id: int) -> tuple[str | None, str] | None:
+        """(requester, requested_on_day) of one ID in the job of `day`, or None if the job does not hold it."""
+        row = conn.execute(
+            "SELECT requester, requested_on_day FROM deletions WHERE day = ? AND amplitude_id = ?", (day, amplitude_id)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    @staticmethod
+    def remove_deletion(conn: sqlite3.Connection, day: str, amplitude_id: int) -> None:
+        conn.execute("DELETE FROM deletions WHERE day = ? AND amplitude_id = ?", (day, amplitude_id))
+
+    def deletions_between(self, first_day: str, last_day: str) -> list[tuple[str, int, str | None, str]]:
+        """(day, amplitude_id, requester, requested_on_day) of the jobs of days in [first_day, last_day]."""
+        with self.read() as conn:
+            return conn.execute(
+                "SELECT day, amplitude_id, requester, requested_on_day FROM deletions "
+                "WHERE day BETWEEN ? AND ? ORDER BY day, amplitude_id",
+                (first_day, last_day),
+            ).fetchall()
