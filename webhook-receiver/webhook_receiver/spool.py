@@ -11,11 +11,12 @@ would lose data.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -129,17 +130,9 @@ class Spool:
                     f"of {self.max_bytes}"
                 )
             now = time.time()
-            try:
-                self._writer.execute("BEGIN IMMEDIATE")
-                try:
-                    self._writer.executemany(_INSERT, [(kind, now, body) for kind, body in rows])
-                    last = int(self._writer.execute("SELECT last_insert_rowid()").fetchone()[0])
-                    self._writer.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
-            except sqlite3.Error as exc:
-                raise SpoolError(f"spool {self.path}: {exc}") from exc
+            with self._transaction() as db:
+                db.executemany(_INSERT, [(kind, now, body) for kind, body in rows])
+                last = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
             with self._changed:
                 self._pending += len(rows)
                 self._pending_bytes += size
@@ -155,20 +148,12 @@ class Spool:
     def prune_through(self, seq: int) -> int:
         """Delete the rows up to and including `seq`; how many were deleted."""
         with self._write_lock:
-            try:
-                self._writer.execute("BEGIN IMMEDIATE")
-                try:
-                    count, size = self._writer.execute(
-                        "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM spool WHERE seq <= ?", (seq,)
-                    ).fetchone()
-                    if count:
-                        self._writer.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
-                    self._writer.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
-            except sqlite3.Error as exc:
-                raise SpoolError(f"spool {self.path}: {exc}") from exc
+            with self._transaction() as db:
+                count, size = db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM spool WHERE seq <= ?", (seq,)
+                ).fetchone()
+                if count:
+                    db.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
             with self._changed:
                 self._pending -= int(count)
                 self._pending_bytes -= int(size)
@@ -182,24 +167,27 @@ class Spool:
         with self._write_lock:
             if self._last_seq >= seq:
                 return False
-            try:
-                self._writer.execute("BEGIN IMMEDIATE")
-                try:
-                    # The table's sqlite_sequence row exists once a row was ever inserted; else it is created here.
-                    updated = self._writer.execute(
-                        "UPDATE sqlite_sequence SET seq = ? WHERE name = 'spool'", (seq,)
-                    ).rowcount
-                    if not updated:
-                        self._writer.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('spool', ?)", (seq,))
-                    self._writer.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
-            except sqlite3.Error as exc:
-                raise SpoolError(f"spool {self.path}: {exc}") from exc
+            with self._transaction() as db:
+                # The table's sqlite_sequence row exists once a row was ever inserted; else it is created here.
+                if not db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'spool'", (seq,)).rowcount:
+                    db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('spool', ?)", (seq,))
             with self._changed:
                 self._last_seq = seq
         return True
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer (the caller holds the write lock); SQLite errors as SpoolError."""
+        try:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+                self._writer.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            raise SpoolError(f"spool {self.path}: {exc}") from exc
 
     def _rollback(self) -> None:
         try:

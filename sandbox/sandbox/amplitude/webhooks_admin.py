@@ -43,22 +43,11 @@ async def set_webhook(webhooks: Webhooks, request: Request) -> Response:
 
 
 async def get_webhook(webhooks: Webhooks, request: Request) -> Response:
-    region, refused = _region(request)
-    if refused:
-        return refused
-    destination = webhooks.webhooks.get(region)
-    if destination is None:
-        return _none("webhook", region)
-    return json_response(destination.public())
+    return _show(webhooks.webhooks, "webhook", request)
 
 
 async def delete_webhook(webhooks: Webhooks, request: Request) -> Response:
-    region, refused = _region(request)
-    if refused:
-        return refused
-    if webhooks.webhooks.pop(region, None) is None:
-        return _none("webhook", region)
-    return Response(status_code=204)
+    return _drop(webhooks.webhooks, "webhook", request)
 
 
 async def set_cohort_webhook(webhooks: Webhooks, request: Request) -> Response:
@@ -70,22 +59,28 @@ async def set_cohort_webhook(webhooks: Webhooks, request: Request) -> Response:
 
 
 async def get_cohort_webhook(webhooks: Webhooks, request: Request) -> Response:
-    region, refused = _region(request)
-    if refused:
-        return refused
-    sync = webhooks.cohort_syncs.get(region)
-    if sync is None:
-        return _none("cohort webhook", region)
-    return json_response(sync.public())
+    return _show(webhooks.cohort_syncs, "cohort webhook", request)
 
 
 async def delete_cohort_webhook(webhooks: Webhooks, request: Request) -> Response:
+    return _drop(webhooks.cohort_syncs, "cohort webhook", request)
+
+
+def _show(by_region: dict[str, Any], what: str, request: Request) -> Response:
+    """GET: the region's destination (or sync) as configured, or 404."""
     region, refused = _region(request)
     if refused:
         return refused
-    if webhooks.cohort_syncs.pop(region, None) is None:
-        return _none("cohort webhook", region)
-    return Response(status_code=204)
+    found = by_region.get(region)
+    return _none(what, region) if found is None else json_response(found.public())
+
+
+def _drop(by_region: dict[str, Any], what: str, request: Request) -> Response:
+    """DELETE: forget the region's destination (or sync); 404 when there is none."""
+    region, refused = _region(request)
+    if refused:
+        return refused
+    return _none(what, region) if by_region.pop(region, None) is None else Response(status_code=204)
 
 
 async def compute_cohorts(webhooks: Webhooks, request: Request) -> Response:

@@ -44,7 +44,7 @@ class EventDelivery(RecordRequest):
         held = HeldItem(event, record, event_type)
         if event.key in self._batch:
             self._count([held], "duplicates_in_input")
-        elif any(self.ledger.is_delivered(LEDGER_KIND, key) for key in (event.key, *event.aliases)):
+        elif self.ledger.is_delivered(LEDGER_KIND, event.key, *event.aliases):
             # also covers a repeat of an event sent earlier in this run
             self._count([held], "skipped_already_delivered")
         elif not self.send_old_events and event.occurred_at < self.api.now() - self.live_window_seconds:

@@ -194,11 +194,14 @@ class Ledger:
                 db.execute("ALTER TABLE deliveries ADD COLUMN owner TEXT")
 
     # -- events -------------------------------------------------------------------------------
-    def is_delivered(self, kind: str, key: str) -> bool:
+    def is_delivered(self, kind: str, *keys: str) -> bool:
+        """Whether any of `keys` (one item's key and aliases) was delivered: one query."""
+        marks = ",".join("?" * len(keys))
         with self._lock:
             return (
                 self._db.execute(
-                    "SELECT 1 FROM deliveries WHERE kind=? AND key=? AND status='delivered'", (kind, key)
+                    f"SELECT 1 FROM deliveries WHERE kind=? AND key IN ({marks}) AND status='delivered' LIMIT 1",
+                    (kind, *keys),
                 ).fetchone()
                 is not None
             )
