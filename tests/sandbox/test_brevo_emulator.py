@@ -161,6 +161,7 @@ def test_reset_empties_the_account(sandbox: SandboxProcess) -> None:
         "orders": 0,
         "order_batches": 0,
         "processes": 0,
+        "smtp_log_deletions": 0,
     }
     assert api.post("/contacts", json={"email": "a@x.io"}).json() == {"id": 1}, "ids restart after a reset"
 

@@ -1,4 +1,5 @@
-"""A faithful local Brevo API v3 (contacts, imports, attributes, lists, events, orders).
+"""A faithful local Brevo API v3 (contacts, imports, attributes, lists, events, orders, transactional log
+deletion).
 
 Served on its own port under `/v3` (see sandbox/README.md for the endpoint table). Every request is
 checked against Brevo's OpenAPI spec (`openapi.yaml`, vendored, with the overlay in `spec.py` for

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.brevo import attributes as attrs
-from sandbox.brevo import contacts, events, imports, lists, orders
+from sandbox.brevo import contacts, events, imports, lists, orders, smtp_logs
 from sandbox.brevo.account import Account
 from sandbox.brevo.errors import BrevoError, not_found
 
@@ -200,6 +200,18 @@ def create_event(call: Call) -> Reply:
 
 def create_batch_events(call: Call) -> Reply:
     return events.create_batch(call.account.store, call.body["events"])
+
+
+# ---------------------------------------------------------------- transactional logs
+
+
+def delete_smtp_log(call: Call) -> Reply:
+    """`DELETE /smtp/log/{identifier}`: recorded either way; only an email is accepted (see smtp_logs)."""
+    with call.account.store.tx() as db:
+        accepted = smtp_logs.request_deletion(db, call.path["identifier"])
+    if not accepted:
+        raise not_found(smtp_logs.MESSAGE_ID_NOT_FOUND)
+    return 204, None
 
 
 # ---------------------------------------------------------------- eCommerce

@@ -313,7 +313,14 @@ def parse_since(name: str, value: str | None) -> float | None:
     return moment.timestamp()
 
 
-def _filter_clause(expression: str) -> tuple[str, list[Any]]:
+def _as_number(text: str) -> int | float | None:
+    try:
+        return int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+    except ValueError:
+        return None
+
+
+def _filter_clause(db: sqlite3.Connection, expression: str) -> tuple[str, list[Any]]:
     match = FILTER_RE.match(expression)
     if not match:
         raise invalid('filter must look like equals(ATTRIBUTE,"value")')
@@ -322,6 +329,11 @@ def _filter_clause(expression: str) -> tuple[str, list[Any]]:
     if name in attrs.IDENTIFIERS:
         column = attrs.IDENTIFIERS[name]
         return f"{column} = ?", [str(value).lower() if column == "email" else str(value)]
+    attribute = attrs.load(db).get(name)
+    number = _as_number(value) if attribute is not None and attribute.type == "float" else None
+    if number is not None:
+        # Numerically, so "123" finds a value stored as 123 or as 123.0.
+        return "json_extract(attributes, ?) = ?", [f"$.{name}", number]
     if value in ("true", "false"):
         return "json_extract(attributes, ?) = ?", [f"$.{name}", value == "true"]
     return "CAST(json_extract(attributes, ?) AS TEXT) = ?", [f"$.{name}", str(value)]
@@ -346,7 +358,7 @@ def listing(db: sqlite3.Connection, query: dict[str, Any], *, list_id: int | Non
         where.append(f"id IN (SELECT contact_id FROM list_members WHERE list_id IN ({marks}))")
         args.extend(list_ids)
     if query.get("filter"):
-        clause, values = _filter_clause(query["filter"])
+        clause, values = _filter_clause(db, query["filter"])
         where.append(clause)
         args.extend(values)
     condition = " WHERE " + " AND ".join(where) if where else ""

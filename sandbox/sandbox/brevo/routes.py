@@ -76,13 +76,15 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             api.create_batch_orders, max_bytes=orders.MAX_BATCH_BYTES, too_large="A batch is limited to 5 MB"
         )
     },
+    "/smtp/log/{identifier}": {"DELETE": Operation(api.delete_smtp_log)},
     "/ecommerce/activate": {"POST": Operation(api.activate_ecommerce)},
     "/ecommerce/config/displayCurrency": {"GET": Operation(api.get_currency), "POST": Operation(api.set_currency)},
 }
 
 
 ADMIN_OPERATIONS: dict[str, dict[str, admin.AdminHandler]] = {
-    # counts of contacts, lists, folders, list members, attributes, events, orders, order batches, processes
+    # counts of contacts, lists, folders, list members, attributes, events, orders, order batches, processes,
+    # transactional log deletion requests
     "/stats": {"GET": admin.stats},
     # ?limit&offset: contacts as GET /v3/contacts shows them, oldest first
     "/contacts": {"GET": admin.all_contacts},
@@ -98,4 +100,6 @@ ADMIN_OPERATIONS: dict[str, dict[str, admin.AdminHandler]] = {
     "/lists/{listId:int}/members": {"GET": admin.list_members},
     # every background process
     "/processes": {"GET": admin.all_processes},
+    # ?limit&offset: DELETE /v3/smtp/log/{identifier} requests, oldest first (identifier, kind, status, requested_at)
+    "/smtp-log-deletions": {"GET": admin.smtp_log_deletions},
 }

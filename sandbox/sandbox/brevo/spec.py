@@ -4,7 +4,7 @@
 time we keep only the paths the emulator serves and apply `OVERLAY` for what is newer than the
 spec or where its schema contradicts its own text and the docs (see the reference's "Newer than
 SPEC" section). Parsing 1 MB of YAML takes ~0.5 s, so the result is cached as JSON, keyed by a
-hash of the spec and the overlay.
+hash of the spec, the served paths and the overlay.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ SERVED_PATHS = (
     "/events",
     "/orders/status",
     "/orders/status/batch",
+    "/smtp/log/{identifier}",
     "/ecommerce/activate",
     "/ecommerce/config/displayCurrency",
 )
@@ -194,7 +195,8 @@ def _cache_dir() -> Path:
 @cache
 def load_spec() -> dict[str, Any]:
     """The served spec as a dict (cached on disk; parse once per process)."""
-    digest = hashlib.sha256(SPEC_FILE.read_bytes() + OVERLAY_VERSION.encode()).hexdigest()[:16]
+    key = SPEC_FILE.read_bytes() + OVERLAY_VERSION.encode() + "\n".join(SERVED_PATHS).encode()
+    digest = hashlib.sha256(key).hexdigest()[:16]
     path = _cache_dir() / f"brevo-openapi-{digest}.json"
     try:
         return orjson.loads(path.read_bytes())

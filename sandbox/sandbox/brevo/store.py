@@ -97,6 +97,13 @@ CREATE TABLE IF NOT EXISTS processes (
     completed_at REAL,
     payload BLOB
 );
+CREATE TABLE IF NOT EXISTS smtp_log_deletions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    identifier TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    requested_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS account (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -113,6 +120,7 @@ TABLES = (
     "orders",
     "order_batches",
     "processes",
+    "smtp_log_deletions",
     "account",
 )
 
