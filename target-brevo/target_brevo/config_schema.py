@@ -10,7 +10,7 @@ from target_brevo.brevo import limits
 from target_brevo.mapping.events import DEFAULT_EVENT_FIELDS, DEFAULT_EVENT_KEY
 from target_brevo.mapping.orders import DEFAULT_ORDER_FIELDS
 
-STREAM_TYPES = ("contacts", "events", "orders", "list_members", "list_changes", "lists", "skip")
+STREAM_TYPES = ("contacts", "events", "orders", "list_members", "list_changes", "lists", "deletions", "skip")
 DEFAULT_STREAM_TYPES = {
     "users": "contacts",
     "events": "events",
@@ -18,8 +18,13 @@ DEFAULT_STREAM_TYPES = {
     "cohort_members": "list_members",
     "cohort_membership_changes": "list_changes",
     "cohorts": "lists",
+    "deletions": "deletions",
 }
 SYNC_MODES = ("mirror", "append", "remove", "delta")
+CONTACT_MODES = ("upsert", "update_only", "insert_only")
+DELETION_ACTIONS = ("delete", "blocklist")
+DELETION_STATUSES = ("staging", "submitted", "done")
+WITHDRAWAL_ACTIONS = ("blocklist", "none")
 
 _STRING_MAP = th.ObjectType(additional_properties=th.StringType)
 _PATHS = th.CustomType({"type": ["string", "array", "null"], "items": {"type": "string"}})
@@ -82,7 +87,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Stream name -> one of "
         + ", ".join(f"`{t}`" for t in STREAM_TYPES)
         + ". Merged over the defaults users->contacts, events->events, revenue->orders, "
-        "cohort_members->list_members, cohort_membership_changes->list_changes, cohorts->lists. "
+        "cohort_members->list_members, cohort_membership_changes->list_changes, cohorts->lists, deletions->deletions. "
         "`list_changes` records are cohort entries and exits (delta mode, see `cohort_sync_mode`). "
         "Unrouted streams are skipped with one warning each.",
     ),
@@ -282,6 +287,80 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="SQLite delivery ledger: the event keys Brevo accepted and the last list change applied "
         "per contact; keep it between runs. Targets on one host may share it (a streaming one beside the "
         "hourly export one): each event key is claimed by one of them before it is sent.",
+    ),
+    th.Property(
+        "privacy_store_path",
+        th.StringType,
+        description="SQLite privacy store: the identity map (amplitude_id -> the email and ext_id of each contact "
+        "delivered), tombstones (keyed hashes of erased people's identifiers) and the last consent seen per "
+        "person. Default: `privacy.sqlite3` beside `ledger_path`. Keep it between runs and share it like the ledger.",
+    ),
+    th.Property(
+        "contact_mode",
+        th.StringType,
+        default="upsert",
+        allowed_values=list(CONTACT_MODES),
+        description="`upsert`: create or update contacts. `update_only`: only enrich contacts Brevo already has "
+        "(never create one). `insert_only`: create new contacts, never change an existing one's attributes.",
+    ),
+    th.Property(
+        "amplitude_id_field",
+        _PATHS,
+        default="amplitude_id",
+        description="Record path (or list of paths) of the Amplitude ID, which the identity map and the "
+        "tombstones know a person by.",
+    ),
+    th.Property(
+        "amplitude_id_attribute",
+        th.StringType,
+        description="Brevo contact attribute holding the Amplitude ID: a deletion whose amplitude_id this target "
+        "never delivered is looked up by it (`GET /contacts?filter=equals(...)`, one call). Default: the "
+        "attribute `property_mapping` maps `amplitude_id` to, if any.",
+    ),
+    th.Property(
+        "deletion_action",
+        th.StringType,
+        default="delete",
+        allowed_values=list(DELETION_ACTIONS),
+        description="What a deletion request does to the person's contacts: `delete` (`DELETE /contacts/{id}`) "
+        "or `blocklist` (kept, email and SMS blocklisted). Either way the person is tombstoned.",
+    ),
+    th.Property(
+        "deletion_statuses",
+        th.ArrayType(th.StringType),
+        default=list(DELETION_STATUSES),
+        description="Statuses of Amplitude deletion jobs acted on (staging, submitted, done). Default: all, so "
+        "Brevo forgets the person at once; `[submitted, done]` waits until the request can no longer be "
+        "withdrawn in Amplitude. Requests without a status (a warehouse table) always apply.",
+    ),
+    th.Property(
+        "delete_transactional_logs",
+        th.BooleanType,
+        default=False,
+        description="Also erase an erased person's transactional email logs (`DELETE /smtp/log/{email}`, "
+        "asynchronous in Brevo; one call per person from the 100-requests-per-hour bucket).",
+    ),
+    th.Property(
+        "consent_field",
+        _PATHS,
+        description="Record path (or list) of the marketing consent. When set, a person whose consent is not "
+        "one of `consent_values` (or unknown: never seen with a value) gets no contact, event, order or list "
+        "add. Records without the field are judged by the last consent seen for the person.",
+    ),
+    th.Property(
+        "consent_values",
+        th.ArrayType(th.CustomType({"type": ["boolean", "number", "string"]})),
+        default=[True, "true", "yes", "granted", "opt_in", "opted_in"],
+        description="Values of `consent_field` that mean consent was given (text compared trimmed and "
+        "case-insensitively; `1` and `true` are different values).",
+    ),
+    th.Property(
+        "consent_withdrawn_action",
+        th.StringType,
+        default="blocklist",
+        allowed_values=list(WITHDRAWAL_ACTIONS),
+        description="When a person's consent changes from given to anything else: `blocklist` their contact "
+        "(once, `PUT /contacts/{id}`) or `none` (only stop sending).",
     ),
     th.Property("summary_file", th.StringType, description="Also write the run summary (JSON) to this file."),
     th.Property(

@@ -17,16 +17,21 @@ from target_brevo.cohorts.writes import ListWriter
 from target_brevo.delivery.attributes import AttributeCatalog
 from target_brevo.delivery.contacts import ContactDelivery
 from target_brevo.delivery.events import EventDelivery
+from target_brevo.delivery.existing import ExistingContacts
 from target_brevo.delivery.flush import FlushPolicy
 from target_brevo.delivery.imports import ContactImports
 from target_brevo.delivery.ledger import Ledger
 from target_brevo.delivery.orders import OrderDelivery
 from target_brevo.delivery.upserts import ContactUpserts
+from target_brevo.privacy.erasure import Erasures
+from target_brevo.privacy.gate import PrivacyGate
+from target_brevo.privacy.store import PrivacyStore
 from target_brevo.report import RejectsFile, RunReport
 from target_brevo.settings import Settings
 from target_brevo.sinks.base import BrevoSink, SkipSink
 from target_brevo.sinks.changes import ListChangesSink
 from target_brevo.sinks.contacts import ContactsSink
+from target_brevo.sinks.deletions import DeletionsSink
 from target_brevo.sinks.events import EventsSink
 from target_brevo.sinks.lists import ListsSink
 from target_brevo.sinks.members import ListMembersSink
@@ -69,15 +74,33 @@ class Run:
             dry_run=settings.dry_run,
         )
 
+        self.existing_contacts = ExistingContacts(self.api, self.report)
         self._ledger: Ledger | None = None
+        self._privacy_store: PrivacyStore | None = None
         self._cohorts: CohortSync | None = None
         self._deltas: DeltaSync | None = None
+        privacy = settings.privacy
+        self.privacy = PrivacyGate(
+            self.privacy_store,
+            self.api,
+            self.report,
+            identity=settings.identity,
+            amplitude_id_paths=privacy.amplitude_id_paths,
+            consent=privacy.consent,
+            dry_run=settings.dry_run,
+        )
 
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
             self._ledger = Ledger(self.settings.ledger_path)
         return self._ledger
+
+    def privacy_store(self) -> PrivacyStore:
+        """The identity map, tombstones and consent states (opened on first use)."""
+        if self._privacy_store is None:
+            self._privacy_store = PrivacyStore(self.settings.privacy.store_path)
+        return self._privacy_store
 
     @property
     def cohorts(self) -> CohortSync:
@@ -111,6 +134,7 @@ class Run:
             self.report,
             call_size=settings.limits.list_call_contacts,
             import_threshold=settings.limits.list_import_threshold,
+            contact_mode=settings.contact_mode,
             dry_run=settings.dry_run,
         )
         return CohortSync(
@@ -132,10 +156,11 @@ class Run:
             "list_members": self._members_sink,
             "list_changes": self._changes_sink,
             "lists": self._lists_sink,
+            "deletions": self._deletions_sink,
         }
         build = builders.get(stream_type)
         sink = build(stream_name) if build else SkipSink
-        return functools.partial(sink, report=self.report)
+        return functools.partial(sink, report=self.report, privacy=self.privacy)
 
     def _request(self, stream_name: str, max_items: int, max_bytes: int) -> dict[str, Any]:
         return {"stream": stream_name, "max_items": max_items, "max_bytes": max_bytes, "dry_run": self.settings.dry_run}
@@ -148,6 +173,8 @@ class Run:
             self.report,
             stream=stream_name,
             contacts_list=self.lists.contacts_list_id,
+            mode=settings.contact_mode,
+            existing=self.existing_contacts,
             dry_run=settings.dry_run,
         )
         return functools.partial(
@@ -196,6 +223,19 @@ class Run:
             ListChangesSink, identity=settings.identity, rules=settings.members, deltas=self.deltas
         )
 
+    def _deletions_sink(self, stream_name: str) -> SinkFactory:
+        settings = self.settings
+        erasures = Erasures(
+            self.api,
+            self.privacy_store,
+            self.report,
+            action=settings.privacy.deletion_action,
+            transactional_logs=settings.privacy.transactional_logs,
+            lookup_attribute=settings.privacy.lookup_attribute,
+            dry_run=settings.dry_run,
+        )
+        return functools.partial(DeletionsSink, rules=settings.privacy.deletions, erasures=erasures)
+
     def _lists_sink(self, stream_name: str) -> SinkFactory:
         return functools.partial(ListsSink, rules=self.settings.cohort_definitions, cohorts=self.cohorts)
 
@@ -229,6 +269,8 @@ class Run:
     def close(self) -> None:
         if self._ledger is not None:
             self._ledger.close()
+        if self._privacy_store is not None:
+            self._privacy_store.close()
         if self._cohorts is not None:
             self._cohorts.store.close()
         if self._deltas is not None:

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import phonenumbers
 from singer_sdk.exceptions import ConfigValidationError
 
 from target_brevo.brevo.http import RetryPolicy, check_api_url
-from target_brevo.config_schema import CEILINGS, DEFAULT_STREAM_TYPES, DEFAULTS, STREAM_TYPES, SYNC_MODES
+from target_brevo.config_schema import (
+    CEILINGS,
+    CONTACT_MODES,
+    DEFAULT_STREAM_TYPES,
+    DEFAULTS,
+    DELETION_ACTIONS,
+    DELETION_STATUSES,
+    STREAM_TYPES,
+    SYNC_MODES,
+    WITHDRAWAL_ACTIONS,
+)
 from target_brevo.mapping.cohorts import DEFAULT_COHORT_FIELDS, DEFAULT_LIST_FIELDS, ListRules, MemberRules
 from target_brevo.mapping.contacts import ContactRules, attribute_mapping
 from target_brevo.mapping.events import DEFAULT_EVENT_FIELDS, EventRules, event_key_paths
 from target_brevo.mapping.identity import IdentityRules, identity_of
 from target_brevo.mapping.orders import DEFAULT_ORDER_FIELDS, OrderRules
-from target_brevo.mapping.values import ATTRIBUTE_TYPES, BREVO_NAME
+from target_brevo.mapping.values import ATTRIBUTE_TYPES, BREVO_NAME, InvalidValue
+from target_brevo.privacy.consent import ConsentRule
+from target_brevo.privacy.erasure import DeletionRules
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,19 @@ class ImportWaits:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """Erasure, consent and the store they keep."""
+
+    store_path: str
+    amplitude_id_paths: tuple[str, ...]
+    deletions: DeletionRules
+    deletion_action: str
+    lookup_attribute: str | None
+    transactional_logs: bool
+    consent: ConsentRule | None
+
+
+@dataclass(frozen=True)
 class Settings:
     """The validated configuration, with the mapping rules built from it."""
 
@@ -96,6 +122,8 @@ class Settings:
     flush_interval_seconds: float
     limits: RequestLimits
     import_waits: ImportWaits
+    contact_mode: str
+    privacy: PrivacySettings
 
     def list_target(self, cohort_key: str, cohort_name: str | None) -> ListTarget | None:
         """The configured list of a cohort, by its id, else by its name."""
@@ -314,6 +342,46 @@ def _waits(read: _Reader) -> tuple[RetryPolicy, ImportWaits, float]:
     return retry, import_waits, flush_interval
 
 
+def _choice(read: _Reader, name: str, allowed: tuple[str, ...]) -> str:
+    value = str(read.get(name))
+    if value not in allowed:
+        read.errors.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _privacy(read: _Reader, identity: IdentityRules, property_mapping: dict[str, str]) -> PrivacySettings:
+    amplitude_id_paths = tuple(read.paths("amplitude_id_field"))
+    statuses = [str(s) for s in read.get("deletion_statuses") or []]
+    for status in statuses:
+        if status not in DELETION_STATUSES:
+            read.errors.append(f"deletion_statuses: {status!r} is not one of {', '.join(DELETION_STATUSES)}")
+    lookup = read.text("amplitude_id_attribute")
+    if lookup is None:
+        lookup = next((t.upper() for s, t in property_mapping.items() if s in amplitude_id_paths), None)
+    elif not BREVO_NAME.match(lookup):
+        read.errors.append(f"amplitude_id_attribute: {lookup!r} is not a valid Brevo attribute name")
+    consent = None
+    try:
+        consent = ConsentRule.configured(
+            read.paths("consent_field"),
+            list(read.get("consent_values") or []),
+            _choice(read, "consent_withdrawn_action", WITHDRAWAL_ACTIONS),
+        )
+    except InvalidValue as exc:
+        read.errors.append(f"consent_values: {exc}")
+    ledger = read.text("ledger_path") or ""
+    beside_ledger = ledger if ledger == ":memory:" else str(Path(ledger).with_name("privacy.sqlite3"))
+    return PrivacySettings(
+        store_path=read.text("privacy_store_path") or beside_ledger,
+        amplitude_id_paths=amplitude_id_paths,
+        deletions=DeletionRules(identity, amplitude_id_paths, frozenset(statuses)),
+        deletion_action=_choice(read, "deletion_action", DELETION_ACTIONS),
+        lookup_attribute=lookup.upper() if lookup else None,
+        transactional_logs=read.flag("delete_transactional_logs"),
+        consent=consent,
+    )
+
+
 def parse_settings(config: dict[str, Any]) -> Settings:
     """The typed settings of `config`; ConfigValidationError listing every problem found."""
     read = _Reader(config)
@@ -362,6 +430,8 @@ def parse_settings(config: dict[str, Any]) -> Settings:
         flush_interval_seconds=flush_interval,
         limits=_request_limits(read),
         import_waits=import_waits,
+        contact_mode=_choice(read, "contact_mode", CONTACT_MODES),
+        privacy=_privacy(read, identity, property_mapping),
     )
     if read.errors:
         raise ConfigValidationError("Invalid target-brevo config", errors=read.errors)

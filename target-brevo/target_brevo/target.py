@@ -102,7 +102,10 @@ class TargetBrevo(Target):
 
     # -- flushing: hold across STATEs, deliver everything when a STATE is due ------------------
     def _drain_all(self, sink_list: Any, parallelism: int) -> None:
-        """Flush every sink, contacts first, then wait until Brevo has applied every import."""
+        """Write what the privacy gate learnt, flush every sink (contacts first, deletions last), then wait
+        until Brevo has applied every import."""
+        if self._run is not None:
+            self._run.privacy.flush()
         for sink in sorted(sink_list, key=flush_rank):
             self.drain_one(sink)
         # drain_all flushes the retired sinks, then the active ones: wait once, after the active ones

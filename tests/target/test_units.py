@@ -182,6 +182,7 @@ def test_settings_defaults_route_tap_amplitude_streams():
         "cohort_members": "list_members",
         "cohort_membership_changes": "list_changes",
         "cohorts": "lists",
+        "deletions": "deletions",
         "customers": "contacts",
     }
     assert settings.identity.ext_id_fields == ("user_id",)
@@ -245,20 +246,15 @@ def test_api_url_rules():
     assert rate_bucket("/orders/status", "POST") == "orders"
 
 
-def test_an_import_row_becomes_a_create_contact_upsert():
+def test_an_import_row_becomes_a_create_contact_body():
     row = {"email": "a@x.io", "attributes": {"EXT_ID": "u1", "PLAN": "pro", "SMS": "+33612345678"}}
     assert BrevoApi.contact_body(row, [7]) == {
         "email": "a@x.io",
         "ext_id": "u1",
         "attributes": {"PLAN": "pro", "SMS": "+33612345678"},
         "listIds": [7],
-        "updateEnabled": True,
     }
-    assert BrevoApi.contact_body({"attributes": {"EXT_ID": "u2"}}, [7]) == {
-        "ext_id": "u2",
-        "listIds": [7],
-        "updateEnabled": True,
-    }
+    assert BrevoApi.contact_body({"attributes": {"EXT_ID": "u2"}}, [7]) == {"ext_id": "u2", "listIds": [7]}
 
 
 def test_values_brevo_refuses_are_left_out_while_an_identifier_remains():

@@ -40,6 +40,10 @@ class UpsertedContact(NamedTuple):
     contact_id: int | None
 
 
+#: `identifierType` of `/contacts/{identifier}` for each kind of contact identity.
+IDENTIFIER_TYPES = {"email": "email_id", "ext_id": "ext_id", "contact_id": "contact_id"}
+
+
 class ListChange(NamedTuple):
     """The identifiers a list add/remove applied, and those it did not (unknown, or nothing to do)."""
 
@@ -131,11 +135,7 @@ class BrevoApi:
         pages instead of shifting earlier ones)."""
         params = {"listIds": [list_id], "sort": "asc"}
         for contact in self._pages("/contacts", "contacts", limits.CONTACTS_PAGE, params):
-            email = contact.get("email")
-            ext_id = contact.get("ext_id") or (contact.get("attributes") or {}).get("EXT_ID")
-            yield ContactIdentity(
-                email.lower() if isinstance(email, str) else None, str(ext_id) if ext_id not in (None, "") else None
-            )
+            yield _identity_of(contact)
 
     def add_to_list(self, list_id: int, id_type: str, values: list[str]) -> ListChange:
         """Add up to 150 contacts by `emails` or `extIds`."""
@@ -170,38 +170,97 @@ class BrevoApi:
             body["ext_id"] = str(ext_id)
         if attributes:
             body["attributes"] = attributes
-        return {**body, "listIds": list_ids, "updateEnabled": True}
+        return {**body, "listIds": list_ids}
 
-    def upsert_contact(self, row: dict[str, Any], list_ids: list[int]) -> UpsertedContact:
-        """Create or update one contact (matched by email, else ext_id, else phone), synchronously.
+    def upsert_contact(
+        self, row: dict[str, Any], list_ids: list[int], *, update: bool = True
+    ) -> UpsertedContact | None:
+        """Create or update one contact (matched by email, else ext_id, else phone), synchronously; with
+        `update` false an existing contact is left untouched and None returned (Brevo's 400 "Contact already
+        exist").
 
         A refusal raises with `refused_values`: the identifiers Brevo says belong to another contact
         (`EMAIL`, `EXT_ID`, `SMS`, ...), or the phone attributes sent when it calls a phone number invalid."""
-        body = self.contact_body(row, list_ids)
+        body = {**self.contact_body(row, list_ids), "updateEnabled": update}
         response = self.http.call("POST", "/contacts", json=body)
         if not response.ok:
             refused = duplicate_identifiers(response.body)
+            if not update and _already_exists(response, row, refused):
+                return None
             if not refused and "phone" in error_message(response.body).lower():
                 refused = tuple(sorted(PHONE_ATTRIBUTES & set(body.get("attributes") or {})))
             raise self._error(response, "POST /contacts", refused_values=refused)
         contact_id = (response.body or {}).get("id")
         return UpsertedContact(response.status == 201, int(contact_id) if contact_id is not None else None)
 
+    def update_contact(self, identity: ContactIdentity, changes: dict[str, Any]) -> bool:
+        """`PUT /contacts/{identifier}` (by email, else ext_id): True when Brevo updated it, False when it
+        has no such contact (404: a PUT never creates one). `changes` is a PUT body (`attributes`, `ext_id`,
+        `listIds`, `emailBlacklisted`, ...). Errors name the call, never the contact."""
+        kind, value = _identifier(identity)
+        response = self.http.call(
+            "PUT",
+            "/contacts/{identifier}",
+            path_params={"identifier": value},
+            params={"identifierType": IDENTIFIER_TYPES[kind]},
+            json=changes,
+        )
+        if response.status == 404:
+            return False
+        if not response.ok:
+            raise self._private_error(response, f"PUT /contacts/{{{kind}}}")
+        return True
+
+    def delete_contact(self, kind: str, value: str) -> bool:
+        """`DELETE /contacts/{identifier}` by `kind` (email, ext_id, contact_id): True when deleted, False when
+        Brevo has no such contact. Errors name the call, never the contact."""
+        response = self.http.call(
+            "DELETE",
+            "/contacts/{identifier}",
+            path_params={"identifier": value},
+            params={"identifierType": IDENTIFIER_TYPES[kind]},
+        )
+        if response.status == 404:
+            return False
+        if not response.ok:
+            raise self._private_error(response, f"DELETE /contacts/{{{kind}}}")
+        return True
+
+    def delete_transactional_logs(self, email: str) -> None:
+        """`DELETE /smtp/log/{email}`: Brevo erases the address's transactional logs asynchronously (24-48 h)."""
+        response = self.http.call("DELETE", "/smtp/log/{identifier}", path_params={"identifier": email})
+        if not response.ok and response.status != 404:
+            raise self._private_error(response, "DELETE /smtp/log/{email}")
+
+    def contacts_with(self, attribute: str, value: str) -> list[ContactIdentity]:
+        """Contacts whose `attribute` equals `value` (`filter=equals(...)`), at most one page."""
+        params = {"filter": f'equals({attribute},"{value}")', "limit": limits.CONTACTS_PAGE}
+        body = self._ok(self.http.call("GET", "/contacts", params=params), f"GET /contacts?filter={attribute}")
+        return [_identity_of(contact) for contact in body.get("contacts") or []]
+
+    def all_contacts(self) -> Iterator[ContactIdentity]:
+        """Every contact of the account (1,000 per call), oldest first."""
+        for contact in self._pages("/contacts", "contacts", limits.CONTACTS_PAGE, {"sort": "asc"}):
+            yield _identity_of(contact)
+
     # -- contact import and its processes -----------------------------------------------------
     @staticmethod
-    def import_body(rows: list[bytes], list_ids: list[int]) -> bytes:
+    def import_body(rows: list[bytes], list_ids: list[int], *, update: bool = True) -> bytes:
         """The `/contacts/import` body for rows already encoded as JSON."""
         return (
             b'{"jsonBody":['
             + b",".join(rows)
             + b'],"listIds":'
             + orjson.dumps(list_ids)
-            + b',"updateExistingContacts":true,"emptyContactsAttributes":false}'
+            + b',"updateExistingContacts":'
+            + (b"true" if update else b"false")
+            + b',"emptyContactsAttributes":false}'
         )
 
-    def import_contacts(self, rows: list[bytes], list_ids: list[int]) -> int | None:
-        """Upsert contacts (and put them in `list_ids`); returns the import's process id."""
-        response = self.http.call("POST", "/contacts/import", body=self.import_body(rows, list_ids))
+    def import_contacts(self, rows: list[bytes], list_ids: list[int], *, update: bool = True) -> int | None:
+        """Upsert contacts (and put them in `list_ids`); with `update` false, existing contacts keep their
+        attributes. Returns the import's process id."""
+        response = self.http.call("POST", "/contacts/import", body=self.import_body(rows, list_ids, update=update))
         process_id = self._ok(response, "POST /contacts/import").get("processId")
         return int(process_id) if process_id is not None else None
 
@@ -267,6 +326,12 @@ class BrevoApi:
             raise self._error(response, label)
         return response.body if response.body is not None else {}
 
+    def _private_error(self, response: Response, label: str) -> BrevoError:
+        """An error about one person's contact: Brevo's code and status only, since its message may quote the
+        email or ext_id."""
+        code = error_code(response.body) or "error"
+        return BrevoError(f"{label}: {response.status} {code}", status=response.status, code=code, reason=code)
+
     def _error(
         self,
         response: Response,
@@ -282,6 +347,33 @@ class BrevoApi:
             item_errors=item_errors,
             refused_values=refused_values,
         )
+
+
+def _identity_of(contact: dict[str, Any]) -> ContactIdentity:
+    """A `GET /contacts` entry's email and ext_id (a phone-only contact's made-up email is no identity)."""
+    email = contact.get("email")
+    if not isinstance(email, str) or email.endswith("@mailin-sms.com"):
+        email = None
+    ext_id = contact.get("ext_id") or (contact.get("attributes") or {}).get("EXT_ID")
+    return ContactIdentity(email.lower() if email else None, str(ext_id) if ext_id not in (None, "") else None)
+
+
+def _identifier(identity: ContactIdentity) -> tuple[str, str]:
+    if identity.email:
+        return "email", identity.email
+    if identity.ext_id:
+        return "ext_id", identity.ext_id
+    raise ValueError("a contact identity without email or ext_id")
+
+
+def _already_exists(response: Response, row: dict[str, Any], refused: tuple[str, ...]) -> bool:
+    """Whether a create was refused because the contact exists: Brevo names the row's own identifier (its
+    email, else its ext_id) as a duplicate, or (older answers) says "Contact already exist"."""
+    if error_code(response.body) != "duplicate_parameter":
+        return False
+    if not refused:
+        return "exist" in error_message(response.body).lower()
+    return ("EMAIL" if row.get("email") else "EXT_ID") in refused
 
 
 def _failed_indexes(body: Any) -> dict[int, str]:

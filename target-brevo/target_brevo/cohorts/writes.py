@@ -44,6 +44,7 @@ class ListWriter:
     report: RunReport
     call_size: int
     import_threshold: int
+    contact_mode: str  # `update_only`: a member Brevo does not know is not created
     dry_run: bool
 
     def remove(self, list_id: int, members: list[ContactIdentity]) -> int:
@@ -75,7 +76,8 @@ class ListWriter:
         if self.dry_run:
             self.report.list_count(label, "would_add", count)
             return
-        if count > self.import_threshold or self.imports.outstanding:
+        creates = self.contact_mode != "update_only"
+        if creates and (count > self.import_threshold or self.imports.outstanding):
             self._import(list_id, members, stream, report_as)
             return
         self.imports.settle()  # contacts/add needs the contacts imported before to exist
@@ -86,14 +88,17 @@ class ListWriter:
                 self.report.list_count(label, "added", len(change.success))
                 failed = {str(v).lower() if id_type == "emails" else str(v) for v in change.failure}
                 unknown.extend(m for m in part if value(m) in failed)
-        if unknown and self.upserts.takes(len(unknown)):  # not in Brevo yet: created in the list
+        if unknown and not creates:
+            self.report.list_count(label, "not_in_brevo", len(unknown))
+        elif unknown and self.upserts.takes(len(unknown)):  # not in Brevo yet: created in the list
             rows = [member_row(m) for m in unknown]
-            added = self.upserts.send(rows, [list_id], report_as=report_as, stream=stream)
+            added = self.upserts.send(rows, [list_id], report_as=report_as, stream=stream, mode=self.contact_mode)
             self.report.list_count(label, "added_by_upsert", added)
         elif unknown:
             self._import(list_id, iter(unknown), stream, report_as)
 
     def _import(self, list_id: int, members: Iterator[ContactIdentity], stream: str, report_as: str) -> None:
         rows = (member_row(m) for m in members)
-        added = self.imports.send_rows(rows, [list_id], report_as=report_as, stream=stream)
+        update = self.contact_mode != "insert_only"  # insert_only: an existing member keeps its ext_id
+        added = self.imports.send_rows(rows, [list_id], report_as=report_as, stream=stream, update=update)
         self.report.list_count(list_label(list_id), "added_by_import", added)

@@ -1,5 +1,9 @@
 """Contacts into Brevo: one import body held, merged per contact, sent through `ContactImports` when full; a
-flush with few contacts upserts them one call each (`ContactUpserts`), leaving no import to poll."""
+flush with few contacts writes them one call each (`ContactUpserts`), leaving no import to poll.
+
+`contact_mode`: `upsert` creates or updates; `insert_only` imports with `updateExistingContacts` false (one
+call each: create without `updateEnabled`); `update_only` imports only the contacts Brevo has
+(`ExistingContacts`, read 1,000 per call; one call each: `PUT /contacts/{id}`, which never creates)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from collections.abc import Callable
 
 import orjson
 
+from target_brevo.brevo.api import ContactIdentity
 from target_brevo.delivery.batch import HeldRequest
+from target_brevo.delivery.existing import ExistingContacts
 from target_brevo.delivery.imports import ContactImports
 from target_brevo.delivery.upserts import ContactUpserts
 from target_brevo.mapping.contacts import ContactRow, merge_rows
@@ -28,6 +34,8 @@ class ContactDelivery(HeldRequest[bytes]):
         *,
         stream: str,
         contacts_list: Callable[[], int],
+        mode: str,
+        existing: ExistingContacts,
         dry_run: bool,
     ) -> None:
         super().__init__(imports.new_batch())
@@ -37,6 +45,8 @@ class ContactDelivery(HeldRequest[bytes]):
         self.contacts_list = contacts_list
         self.dry_run = dry_run
         self.stream = stream
+        self.mode = mode
+        self.existing = existing
 
     def put(self, contact: ContactRow) -> None:
         """Hold the contact's row; a contact already held gets one merged row (later values win), since
@@ -59,7 +69,25 @@ class ContactDelivery(HeldRequest[bytes]):
         list_ids = [self.contacts_list()]
         if self.upserts.takes(len(items)):
             rows = [orjson.loads(item) for item in items]
-            accepted = self.upserts.send(rows, list_ids, report_as=REPORT_AS, stream=self.stream)
+            accepted = self.upserts.send(rows, list_ids, report_as=REPORT_AS, stream=self.stream, mode=self.mode)
         else:
-            accepted = self.imports.send(items, list_ids, report_as=REPORT_AS, stream=self.stream)
+            if self.mode == "update_only":
+                items = self._existing_only(items)
+            update = self.mode != "insert_only"
+            accepted = self.imports.send(items, list_ids, report_as=REPORT_AS, stream=self.stream, update=update)
         self.report.count(REPORT_AS, "upserted", accepted)
+
+    def _existing_only(self, items: list[bytes]) -> list[bytes]:
+        """The rows of contacts Brevo has. A row Brevo knows by ext_id only goes without its email: the import
+        would otherwise create a contact for an email it does not know."""
+        kept: list[bytes] = []
+        for item in items:
+            row = orjson.loads(item)
+            match = self.existing.match(ContactIdentity(row.get("email"), (row.get("attributes") or {}).get("EXT_ID")))
+            if match is None:
+                self.report.count(REPORT_AS, "not_in_brevo")
+            elif match == "ext_id" and row.get("email"):
+                kept.append(encoded({"attributes": row["attributes"]}))
+            else:
+                kept.append(item)
+        return kept

@@ -63,7 +63,9 @@ class ContactImports:
         return KeyedBatch(max_rows=self.max_rows, max_bytes=self.max_bytes, envelope_bytes=IMPORT_ENVELOPE_BYTES)
 
     # -- sending ------------------------------------------------------------------------------
-    def send_rows(self, rows: Iterable[dict[str, Any]], list_ids: list[int], *, report_as: str, stream: str) -> int:
+    def send_rows(
+        self, rows: Iterable[dict[str, Any]], list_ids: list[int], *, report_as: str, stream: str, update: bool = True
+    ) -> int:
         """Import contact rows ({email?, attributes}) into `list_ids`, as few imports as the limits allow.
 
         Rows are held encoded (a Python dict per row would take tens of times the bytes)."""
@@ -79,16 +81,16 @@ class ContactImports:
                 continue
             key = row_key(row)
             if not batch.has_room(key, size):
-                accepted += self.send(batch.take(), list_ids, report_as=report_as, stream=stream)
+                accepted += self.send(batch.take(), list_ids, report_as=report_as, stream=stream, update=update)
             batch.put(key, line, size)
-        return accepted + self.send(batch.take(), list_ids, report_as=report_as, stream=stream)
+        return accepted + self.send(batch.take(), list_ids, report_as=report_as, stream=stream, update=update)
 
-    def send(self, rows: list[bytes], list_ids: list[int], *, report_as: str, stream: str) -> int:
-        """Import encoded rows that fit one request; returns the rows Brevo accepted. Rows Brevo
-        refuses go to the rejects file."""
+    def send(self, rows: list[bytes], list_ids: list[int], *, report_as: str, stream: str, update: bool = True) -> int:
+        """Import encoded rows that fit one request (`update` false: existing contacts keep their attributes);
+        returns the rows Brevo accepted. Rows Brevo refuses go to the rejects file."""
 
         def send_one(part: list[bytes]) -> int:
-            process_id = self.api.import_contacts(part, list_ids)
+            process_id = self.api.import_contacts(part, list_ids, update=update)
             self.report.count(report_as, "import_requests")
             if process_id is not None:
                 self._track(process_id, len(part), report_as)

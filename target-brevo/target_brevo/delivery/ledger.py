@@ -145,15 +145,16 @@ def _journal_mode_wal(db: sqlite3.Connection) -> str:
             time.sleep(0.01)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    """The ledger database, in WAL mode with a busy timeout so that processes can share it."""
+def connect_shared(path: Path, schema: str) -> sqlite3.Connection:
+    """A SQLite file that processes on one host share (the ledger, the privacy store): WAL mode, a busy
+    timeout, synchronous commits, and `schema` applied."""
     db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
     db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
     mode = _journal_mode_wal(db)
     if mode != "wal" and str(path) != ":memory:":
-        LOGGER.warning("The ledger %s cannot use WAL (journal mode %s): do not share it between processes", path, mode)
+        LOGGER.warning("%s cannot use WAL (journal mode %s): do not share it between processes", path, mode)
     db.execute("PRAGMA synchronous=FULL")
-    db.executescript(_SCHEMA)
+    db.executescript(schema)
     return db
 
 
@@ -164,7 +165,7 @@ class Ledger:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = _connect(self.path)
+        self._db = connect_shared(self.path, _SCHEMA)
         self._lock = threading.Lock()
         try:
             self._migrate()

@@ -16,11 +16,14 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from target_brevo.delivery.batch import HeldRequest
 from target_brevo.mapping.jsonsafe import json_safe
 from target_brevo.mapping.values import InvalidValue
+from target_brevo.privacy.gate import PrivacyGate
 from target_brevo.report import RunReport
 from target_brevo.validation import validator_for
 
 #: The order sinks are flushed in: contacts before anything that needs them to exist.
-FLUSH_ORDER = ("contacts", "lists", "list_members", "list_changes", "events", "orders", "skipped")
+#: Deletions come after every sink that may deliver a contact: what the run delivered before a person's
+#: erasure is erased with them, never re-created after it.
+FLUSH_ORDER = ("contacts", "lists", "list_members", "list_changes", "events", "orders", "deletions", "skipped")
 
 
 def flush_rank(sink: Any) -> int:
@@ -39,6 +42,7 @@ class BrevoSink(BatchSink):
     report_as: ClassVar[str] = ""
 
     report: RunReport
+    privacy: PrivacyGate  # asked (`admitted`) before a record of a person reaches Brevo
 
     def __init__(self, target: Any, stream_name: str, schema: dict, key_properties: Any, **collaborators: Any) -> None:
         """The SDK's arguments, plus the collaborators the sink class declares as annotations, by name."""
@@ -109,6 +113,10 @@ class BrevoSink(BatchSink):
             values = [json_safe(record.get(k)) for k in self.key_properties]
             return values[0] if len(values) == 1 else values
         return None
+
+    def admitted(self, record: dict[str, Any]) -> bool:
+        """Whether the person of the record may be contacted (not erased, consent given); counted if not."""
+        return self.privacy.admits(record, self.report_as)
 
     def reject(self, record: dict[str, Any], reason: str) -> None:
         self.report.reject(self.report_as, self.stream_name, self.record_key(record), reason, json_safe(record))

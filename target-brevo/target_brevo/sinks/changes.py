@@ -25,6 +25,8 @@ class ListChangesSink(BrevoSink):
         member = self.identity.read(record)
         if not member.email and not member.ext_id:
             raise InvalidValue("no identifier: the change has no valid email and no ext_id")
+        if change.entered and not self.admitted(record):
+            return  # an exit is always applied: it contacts nobody
         self.deltas.receive(change, member)
 
     def pending(self) -> int:

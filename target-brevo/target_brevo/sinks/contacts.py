@@ -36,6 +36,8 @@ class ContactsSink(DeliverySink):
         self._ensured: set[str] = set()
 
     def handle(self, record: dict[str, Any]) -> None:
+        if not self.admitted(record):
+            return
         contact = self.rules.to_row(record, self.identity.read(record), self._types)
         self.report.count_mapped(self.rules.attributes, contact.filled)
         for name in contact.row["attributes"].keys() - self._ensured:

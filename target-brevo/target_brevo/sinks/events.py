@@ -33,6 +33,9 @@ class EventsSink(DeliverySink):
             # users stream), not something a person did; never forwarded unless mapped by name.
             self.report.count_event(event_type, "not_an_event")
             return
+        if not self.admitted(record):
+            self.report.count_event(event_type, "dropped_by_privacy")
+            return
         event = self.rules.to_event(record, event_type)
         if event is None:
             self._skip_unmapped(event_type)

@@ -33,6 +33,8 @@ class ListMembersSink(BrevoSink):
         member = self.identity.read(record)
         if not member.email and not member.ext_id:
             raise InvalidValue("no identifier: the member has no valid email and no ext_id")
+        if not self.admitted(record):
+            return  # counted towards the snapshot above: a mirror stays complete without them
         self.cohorts.receive(cohort, member)
 
     def pending(self) -> int:

@@ -18,4 +18,6 @@ class OrdersSink(DeliverySink):
     delivery: OrderDelivery
 
     def handle(self, record: dict[str, Any]) -> None:
+        if not self.admitted(record):
+            return
         self.delivery.put(self.rules.to_order(record), record)

@@ -1,0 +1,1 @@
+"""Privacy: deletions that stay deleted (tombstones, the identity map) and consent."""
