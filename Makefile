@@ -47,7 +47,7 @@ bench-large:
 	$(MAKE) bench BENCH_ARGS="--large $(filter-out --large,$(BENCH_ARGS))"
 
 # `make sandbox [APP=my-app.yaml]`: a fresh sandbox (data in .sandbox/) on the fixed ports and keys of
-# meltano.yml's dev environment, for `meltano run` by hand; the dev bookmark and delivery ledger are cleared
+# meltano.yml's dev environment, for `meltano run` by hand; the dev bookmark, delivery ledger and privacy store are cleared
 # with it. APP seeds a simulated app with your names (sandbox/my-app.example.yaml). Ctrl-C stops it.
 # The fixed ports (also meltano.yml's dev and demo environments) sit below Linux's ephemeral range
 # (32768-60999), so an outgoing connection never holds one when the sandbox starts.
@@ -58,7 +58,7 @@ SANDBOX_KEYS := --amplitude-api-key sandbox-amplitude-api-key --amplitude-secret
 	--brevo-api-key xkeysib-sandbox-dev-key
 
 sandbox: install
-	rm -rf .sandbox .meltano/run/target-brevo/ledger.sqlite3* && mkdir -p .sandbox
+	rm -rf .sandbox .meltano/run/target-brevo/ledger.sqlite3* .meltano/run/brevo-privacy.sqlite3* && mkdir -p .sandbox
 	$(VENV)/bin/meltano --environment=dev state clear --force dev:tap-amplitude-to-target-brevo >/dev/null 2>&1 || true
 	$(VENV)/bin/sandbox serve --ready-file .sandbox/ready.json --data-dir .sandbox/data \
 		$(SANDBOX_PORTS) $(SANDBOX_KEYS) $(if $(APP),--app $(APP))

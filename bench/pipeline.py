@@ -89,6 +89,7 @@ def main() -> None:
                 "TARGET_BREVO_API_URL": sandbox.brevo["api"],
                 "TARGET_BREVO_API_KEY": sandbox.brevo["api_key"],
                 "TARGET_BREVO_LEDGER_PATH": str(work / "ledger.sqlite3"),
+                "TARGET_BREVO_PRIVACY_STORE_PATH": str(work / "privacy.sqlite3"),
                 "TARGET_BREVO_REJECTS_FILE": str(work / "rejects.jsonl"),
                 "TARGET_BREVO_SUMMARY_FILE": str(work / "summary.json"),
                 # throughput of the whole export: its events are days old, so past the live window

@@ -138,6 +138,7 @@ def pipeline(sandbox: Any, work: Path, event_names: Sequence[str]) -> Iterator[P
         "state_ack_file": str(delivered_state),
         "event_mapping": {name: name for name in event_names},
         "ledger_path": str(work / "ledger.sqlite3"),
+        "privacy_store_path": str(work / "privacy.sqlite3"),
         "rejects_file": str(work / "rejects.jsonl"),
         "summary_file": str(work / "target-summary.json"),
     }

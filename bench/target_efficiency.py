@@ -453,6 +453,7 @@ def base_config(sandbox: SandboxProcess, workdir: Path, name: str) -> dict[str, 
         "api_key": sandbox.brevo["api_key"],
         "api_url": sandbox.brevo["api"],
         "ledger_path": str(workdir / f"{name}.ledger.sqlite3"),
+        "privacy_store_path": str(workdir / f"{name}.privacy.sqlite3"),
         "rejects_file": str(workdir / f"{name}.rejects.jsonl"),
         "send_old_events": True,  # the generated events are dated 2026-01-01: delivery is what is measured
     }

@@ -153,8 +153,10 @@ class AmplitudeClient:
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def wait_before_retry(self, attempt: int, response: requests.Response | None = None) -> None:
-        delay = self.backoff_seconds * (2**attempt)
+    def wait_before_retry(
+        self, attempt: int, response: requests.Response | None = None, *, at_least: float = 0.0
+    ) -> None:
+        delay = max(self.backoff_seconds * (2**attempt), at_least)
         if response is not None and (retry_after := response.headers.get("Retry-After")):
             try:
                 delay = max(delay, float(retry_after))
@@ -172,10 +174,12 @@ class AmplitudeClient:
         stream: bool = False,
         allow_redirects: bool = True,
         what: str | None = None,
+        min_retry_wait: float = 0.0,
     ) -> requests.Response:
         """GET with retries on 429/5xx and connection errors; returns responses whose status is in `accept`.
 
-        401/403 raise `CredentialsError`; any other status raises `AmplitudeError` naming `what`.
+        401/403 raise `CredentialsError`; any other status raises `AmplitudeError` naming `what`. A retry waits
+        at least `min_retry_wait` seconds (an API whose rate limit window is longer than the backoff).
         """
         return self._send(
             self.session,
@@ -185,6 +189,7 @@ class AmplitudeClient:
             stream=stream,
             allow_redirects=allow_redirects,
             what=what or path,
+            min_retry_wait=min_retry_wait,
         )
 
     def get_anonymous(self, url: str, *, accept: Iterable[int] = (200,), what: str) -> requests.Response:
@@ -204,6 +209,7 @@ class AmplitudeClient:
         stream: bool,
         allow_redirects: bool,
         what: str,
+        min_retry_wait: float = 0.0,
     ) -> requests.Response:
         attempt = 0
         while True:
@@ -237,7 +243,7 @@ class AmplitudeClient:
                 self.logger.warning(
                     "%s: HTTP %d, retrying (attempt %d of %d)", what, status, attempt + 1, self.max_retries
                 )
-                self.wait_before_retry(attempt, response)
+                self.wait_before_retry(attempt, response, at_least=min_retry_wait)
                 response.close()
                 attempt += 1
                 continue

@@ -130,3 +130,17 @@ EVENT_TYPES = th.PropertiesList(
     th.Property("timeline_hidden", th.BooleanType),
     th.Property("clusters_hidden", th.BooleanType),
 ).to_dict()
+
+DELETIONS = th.PropertiesList(
+    th.Property("amplitude_id", th.IntegerType, required=True),
+    th.Property("day", th.DateType, required=True, description="The deletion job's day (when it runs)"),
+    th.Property("status", th.StringType, description="staging (IDs can still be removed), submitted, then done"),
+    th.Property("requester", th.StringType, description="Who asked for the deletion, as the request named them"),
+    th.Property("requested_on_day", th.DateType),
+    th.Property(
+        "app",
+        th.CustomType({"type": ["integer", "string", "null"]}),
+        description="The project id, as Amplitude sends it",
+    ),
+    th.Property("active_scrub_done_date", th.DateType, description="Set once the job is done"),
+).to_dict()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
@@ -22,6 +22,7 @@ from tap_amplitude.events import EventDecoder, event_record
 from tap_amplitude.export import Download, Exporter
 from tap_amplitude.hours import HOUR, floor_hour, iso, newest_exportable_hour, plan_windows
 from tap_amplitude.output import SingerOutput
+from tap_amplitude.privacy import DEFAULT_LOOKBACK_DAYS, DeletionJobs, days_to_read, deletion_records, utc_day
 from tap_amplitude.revenue import RevenueReader
 
 CLOCK_PROBE_PATH = "/api/2/events/list"
@@ -33,6 +34,12 @@ class AmplitudeStream(Stream):
     @cached_property
     def client(self) -> AmplitudeClient:
         return AmplitudeClient(self.config, self.logger)
+
+    def server_now(self) -> tuple[datetime, str]:
+        """Now as Amplitude sees it, and where that came from; a first call checks the keys and reads the clock."""
+        if not self.client.has_server_clock:
+            self.client.get(CLOCK_PROBE_PATH, what="credentials and clock check").close()
+        return self.client.server_now()
 
 
 class TypedRecordsStream(AmplitudeStream):
@@ -150,9 +157,7 @@ class EventsStream(TypedRecordsStream):
         users_from = None
         if self._child("users") is not None and (pending := self.stream_state.get("users_window_start")):
             users_from = min(floor_hour(datetime.fromisoformat(pending)), bookmark)
-        if not self.client.has_server_clock:
-            self.client.get(CLOCK_PROBE_PATH, what="credentials and clock check").close()
-        server_now, clock_source = self.client.server_now()
+        server_now, clock_source = self.server_now()
         latency = int(self.config.get("export_latency_hours", 2))
         last = newest_exportable_hour(server_now, latency)
         horizon_note = (
@@ -429,3 +434,40 @@ class EventTypesStream(AmplitudeStream):
         fields = tuple(self.schema["properties"])
         for item in data:
             yield {name: item.get(name) for name in fields}
+
+
+class DeletionsStream(AmplitudeStream):
+    """Deletion jobs (User Privacy API v1), one record per (job day, Amplitude ID). A job's status moves on for
+    weeks, so each run re-reads `deletions_lookback_days` before the bookmark, up to the jobs scheduled ahead."""
+
+    name = "deletions"
+    schema = schemas.DELETIONS
+    primary_keys = ("amplitude_id", "day")
+    replication_key = "day"
+    # Jobs come in day order, from the look-back on: the bookmark may step back within a run, never past the end.
+    is_sorted = True
+    check_sorted = False
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
+
+    def get_records(self, context: Any) -> Iterator[dict[str, Any]]:
+        state = self.stream_state
+        bookmark = state.get("replication_key_value") if state.get("replication_key") == self.replication_key else None
+        lookback = int(self.config.get("deletions_lookback_days", DEFAULT_LOOKBACK_DAYS))
+        now, clock_source = self.server_now()
+        first, last = days_to_read(
+            utc_day(str(self.config["start_date"])),
+            date.fromisoformat(bookmark) if bookmark else None,
+            lookback,
+            now.date(),
+        )
+        self.logger.info(
+            "Deletion jobs: days %s..%s (bookmark %s, lookback %d d; today %s from %s)",
+            first, last, bookmark, lookback, now.date(), clock_source,
+        )  # fmt: skip
+        jobs = DeletionJobs(self.client)
+        count = 0
+        for job in jobs.between(first, last):
+            for record in deletion_records(job, self.logger.warning):
+                count += 1
+                yield record
+        self.logger.info("Deletion jobs: %d records from %d requests", count, jobs.requests)

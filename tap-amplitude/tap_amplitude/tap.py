@@ -12,6 +12,7 @@ from tap_amplitude import streams
 from tap_amplitude.client import CredentialsError
 from tap_amplitude.logs import quiet_sdk
 from tap_amplitude.output import SingerOutput
+from tap_amplitude.privacy import DEFAULT_LOOKBACK_DAYS
 from tap_amplitude.revenue import DEFAULT_PROPERTIES, REVENUE_FIELDS
 
 STREAM_TYPES: tuple[type[Stream], ...] = (
@@ -21,6 +22,7 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
     streams.CohortsStream,
     streams.CohortMembersStream,
     streams.EventTypesStream,
+    streams.DeletionsStream,
 )
 
 
@@ -30,7 +32,8 @@ _NUMBER = th.CustomType({"type": ["number", "string"], "pattern": r"^-?[0-9]+(\.
 
 
 class TapAmplitude(Tap):
-    """Amplitude events (Export API), users and revenue derived from them, cohorts, cohort members, event types."""
+    """Amplitude events (Export API), users and revenue derived from them, cohorts, cohort members, event types,
+    deletion jobs (User Privacy API)."""
 
     name = "tap-amplitude"
     package_name = "tap-amplitude-export"  # the distribution's name (for the version in logs and --about)
@@ -142,6 +145,14 @@ class TapAmplitude(Tap):
             _NUMBER,
             default=2,
             description="First wait between cohort job status polls, in seconds; doubles up to 60.",
+        ),
+        th.Property(
+            "deletions_lookback_days",
+            th.IntegerType,
+            default=DEFAULT_LOOKBACK_DAYS,
+            description="Days before the deletions bookmark (the newest job day seen) that every run lists again, "
+            "so jobs re-emerge with their new status (staging, submitted, done: up to about 35 days after the "
+            "request). Each run lists jobs up to 31 days after today (Amplitude's clock).",
         ),
         th.Property(
             "request_timeout",

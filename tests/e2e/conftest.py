@@ -51,6 +51,7 @@ def pipeline(sandbox: SandboxProcess, tmp_path: Path, installed_plugins: None) -
         "TARGET_BREVO_API_URL": sandbox.brevo["api"],
         "TARGET_BREVO_API_KEY": sandbox.brevo["api_key"],
         "TARGET_BREVO_LEDGER_PATH": str(tmp_path / "ledger.sqlite3"),
+        "TARGET_BREVO_PRIVACY_STORE_PATH": str(tmp_path / "privacy.sqlite3"),
         "TARGET_BREVO_REJECTS_FILE": str(tmp_path / "rejects.jsonl"),
         "TARGET_BREVO_SUMMARY_FILE": str(tmp_path / "summary.json"),
     }

@@ -45,6 +45,7 @@ def realtime_env(p: Pipeline, port: int) -> dict[str, str]:
         "TARGET_BREVO_REALTIME_API_URL": p.sandbox.brevo["api"],
         "TARGET_BREVO_REALTIME_API_KEY": p.sandbox.brevo["api_key"],
         "TARGET_BREVO_REALTIME_LEDGER_PATH": p.env["TARGET_BREVO_LEDGER_PATH"],  # one ledger for both paths
+        "TARGET_BREVO_REALTIME_PRIVACY_STORE_PATH": p.env["TARGET_BREVO_PRIVACY_STORE_PATH"],
         "TARGET_BREVO_REALTIME_STATE_ACK_FILE": str(work / "delivered.json"),
         "TARGET_BREVO_REALTIME_SUMMARY_FILE": str(work / "realtime-summary.json"),
         "TARGET_BREVO_REALTIME_REJECTS_FILE": str(work / "realtime-rejects.jsonl"),

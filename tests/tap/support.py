@@ -161,3 +161,16 @@ STRICT_WARNINGS = [
     pytest.mark.filterwarnings("error::singer_sdk.helpers._compat.SingerSDKDeprecationWarning"),
     pytest.mark.filterwarnings("ignore::singer_sdk.helpers._compat.SingerSDKPythonEOLWarning"),
 ]
+
+
+def request_deletion(sandbox, user_ids: list[str], *, region: str = "us", requester: str = "privacy-desk") -> dict:
+    """Ask the sandbox's User Privacy API to delete these users (one request: mind its 1 request/s limit);
+    the answer names the job's day and each user's amplitude_id."""
+    response = requests.post(
+        f"{sandbox.amplitude['api_eu' if region == 'eu' else 'api']}/api/2/deletions/users",
+        json={"user_ids": user_ids, "requester": requester},
+        auth=(sandbox.amplitude["api_key"], sandbox.amplitude["secret_key"]),
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()

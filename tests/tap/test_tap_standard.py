@@ -6,7 +6,7 @@ import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from tap_amplitude.tap import TapAmplitude
 
-from tap.support import STRICT_WARNINGS, at, base_config, ingest, make_events, set_clock
+from tap.support import STRICT_WARNINGS, at, base_config, ingest, make_events, request_deletion, set_clock
 from tap.test_tap_cohorts import seed_users, upload_cohort
 
 pytestmark = STRICT_WARNINGS
@@ -26,6 +26,7 @@ def seeded_sandbox(sandbox_session):
     sandbox = sandbox_session
     sandbox.reset()
     seed_users(sandbox, 4)
+    request_deletion(sandbox, ["user-0003"])  # a job of 2024-03-09, for the deletions stream
     ingest(
         sandbox,
         make_events(
