@@ -67,6 +67,37 @@ def test_a_warehouse_table_feeds_brevo_contacts(pipeline: Pipeline, warehouse: N
     assert pipeline.sandbox.brevo["api_key"] not in (pipeline.workdir / "rejects.jsonl").read_text()
 
 
+def test_a_warehouse_table_of_erasure_requests_erases_brevo_contacts(
+    pipeline: Pipeline, warehouse: None, postgres: Postgres
+) -> None:
+    customers_env = {
+        k.replace("TARGET_BREVO_", "TARGET_BREVO_CUSTOMERS_"): v
+        for k, v in pipeline.env.items()
+        if k.startswith("TARGET_BREVO_")
+    }
+    dev = {"MELTANO_ENVIRONMENT": "dev"}
+    pipeline.run("run", "warehouse-customers-to-brevo", **dev, **customers_env)
+    assert pipeline.brevo("stats")["contacts"] == 3
+    with psycopg.connect(postgres.conninfo(), autocommit=True) as db:
+        db.execute("CREATE TABLE warehouse.gdpr_requests (request_id text PRIMARY KEY, email text, user_id text)")
+        db.execute("INSERT INTO warehouse.gdpr_requests VALUES ('r1', 'ada@example.com', NULL), ('r2', NULL, 'c-002')")
+    erasures_env = {
+        k.replace("TAP_WAREHOUSE_CUSTOMERS_", "TAP_WAREHOUSE_ERASURES_"): v
+        for k, v in pipeline.env.items()
+        if k.startswith("TAP_WAREHOUSE_CUSTOMERS_")
+    }
+    # --refresh-catalog: Meltano caches a tap's catalog, and this table is new
+    pipeline.run("run", "--refresh-catalog", "warehouse-erasures-to-brevo", **dev, **erasures_env)
+    summary = json.loads((pipeline.workdir / "summary.json").read_text())["objects"]["deletions"]
+    assert summary["erased"] == 2 and summary["contacts_deleted"] == 2, summary
+    assert [c["email"] for c in pipeline.all_pages("contacts", "contacts")] == ["alan@example.com"]
+    # the customers table still holds them: the next sync does not bring them back
+    pipeline.run("run", "warehouse-customers-to-brevo", **dev, **customers_env)
+    again = json.loads((pipeline.workdir / "summary.json").read_text())["objects"]["contacts"]
+    assert again["dropped_erased"] == 2, again
+    assert pipeline.brevo("stats")["contacts"] == 1
+
+
 def test_amplitude_data_lands_in_postgres(pipeline: Pipeline, postgres: Postgres) -> None:
     schema = "amplitude_e2e"
     with psycopg.connect(postgres.conninfo(), autocommit=True) as db:

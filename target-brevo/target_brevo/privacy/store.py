@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import secrets
 import sqlite3
 import threading
@@ -68,6 +69,8 @@ class PrivacyStore:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))  # SQLite gives its -wal, -shm the same mode
+            os.chmod(self.path, 0o600)
         self._db = connect_shared(self.path, _SCHEMA)
         self._db.execute("PRAGMA secure_delete=ON")  # an erased identity is overwritten, not left in a free page
         self._lock = threading.Lock()
