@@ -196,7 +196,8 @@ class Run:
             send_old_events=self.settings.send_old_events,
             **request,
         )
-        return functools.partial(EventsSink, rules=self.settings.events, delivery=delivery)
+        existing = self.existing_contacts if self.settings.contact_mode == "update_only" else None
+        return functools.partial(EventsSink, rules=self.settings.events, delivery=delivery, existing=existing)
 
     def _orders_sink(self, stream_name: str) -> SinkFactory:
         settings = self.settings

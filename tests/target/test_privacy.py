@@ -300,3 +300,20 @@ def test_insert_only_creates_new_contacts_and_leaves_existing_ones_untouched(bre
         assert count(result, "contacts", "existing_untouched") == 1
         assert count(result, "contacts", "brevo_created") == 1
     assert not rejects(cfg["rejects_file"])
+
+
+def test_an_erasure_by_email_also_tombstones_the_persons_amplitude_ids(brevo, config):
+    cfg = config(stream_types={"gdpr_requests": "deletions"})
+    run_target(cfg, [USERS_SCHEMA, user(9), state({})])
+    run_target(cfg, [GDPR_SCHEMA, record("gdpr_requests", {"request_id": "r", "email": "user9@example.com"})])
+    # a later record of the same amplitude id under another email (changed in Amplitude) is theirs too
+    later = run_target(
+        cfg,
+        [
+            USERS_SCHEMA,
+            record("users", {"amplitude_id": 9, "user_id": None, "user_properties": {"email": "new9@example.com"}}),
+            state({}),
+        ],
+    )
+    assert count(later, "contacts", "dropped_erased") == 1
+    assert not exists(brevo, "new9@example.com")

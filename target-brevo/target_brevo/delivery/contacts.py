@@ -1,9 +1,10 @@
 """Contacts into Brevo: one import body held, merged per contact, sent through `ContactImports` when full; a
 flush with few contacts writes them one call each (`ContactUpserts`), leaving no import to poll.
 
-`contact_mode`: `upsert` creates or updates; `insert_only` imports with `updateExistingContacts` false (one
-call each: create without `updateEnabled`); `update_only` imports only the contacts Brevo has
-(`ExistingContacts`, read 1,000 per call; one call each: `PUT /contacts/{id}`, which never creates)."""
+`contact_mode`: `upsert` creates or updates; `insert_only` imports only the contacts Brevo did not have (one
+call each: create without `updateEnabled`); `update_only` imports only the contacts Brevo has (one call each:
+`PUT /contacts/{id}`, which never creates). Which contacts Brevo has is read 1,000 per call
+(`ExistingContacts`)."""
 
 from __future__ import annotations
 
@@ -71,20 +72,26 @@ class ContactDelivery(HeldRequest[bytes]):
             rows = [orjson.loads(item) for item in items]
             accepted = self.upserts.send(rows, list_ids, report_as=REPORT_AS, stream=self.stream, mode=self.mode)
         else:
-            if self.mode == "update_only":
-                items = self._existing_only(items)
-            update = self.mode != "insert_only"
-            accepted = self.imports.send(items, list_ids, report_as=REPORT_AS, stream=self.stream, update=update)
+            if self.mode != "upsert":
+                items = self._by_existence(items)
+            accepted = self.imports.send(items, list_ids, report_as=REPORT_AS, stream=self.stream)
         self.report.count(REPORT_AS, "upserted", accepted)
 
-    def _existing_only(self, items: list[bytes]) -> list[bytes]:
-        """The rows of contacts Brevo has. A row Brevo knows by ext_id only goes without its email: the import
-        would otherwise create a contact for an email it does not know."""
+    def _by_existence(self, items: list[bytes]) -> list[bytes]:
+        """`update_only`: the rows of contacts Brevo had (a row it knows by ext_id only goes without its email,
+        which the import would otherwise create a contact for). `insert_only`: the rows of contacts it did not
+        have, imported as upserts, so a contact that one of this run's events created first gets its attributes.
+        Brevo's contacts are read once per run (`ExistingContacts`), so the contacts this run creates stay new."""
         kept: list[bytes] = []
         for item in items:
             row = orjson.loads(item)
             match = self.existing.match(ContactIdentity(row.get("email"), (row.get("attributes") or {}).get("EXT_ID")))
-            if match is None:
+            if self.mode == "insert_only":
+                if match is None:
+                    kept.append(item)
+                else:
+                    self.report.count(REPORT_AS, "existing_untouched")
+            elif match is None:
                 self.report.count(REPORT_AS, "not_in_brevo")
             elif match == "ext_id" and row.get("email"):
                 kept.append(encoded({"attributes": row["attributes"]}))

@@ -92,6 +92,8 @@ class Erasures:
         contacts = self._resolve(store, request)
         for contact in contacts:
             keys += [k for k in person_keys(contact, None) if k not in keys]
+            # the person's other amplitude_ids (a request by email names none): their records are theirs too
+            keys += [f"a:{aid}" for aid in store.amplitude_ids_of(contact) if f"a:{aid}" not in keys]
         store.bury(keys, state="erasing")  # from here no record of this person reaches Brevo, in any process
         if not contacts:
             self.report.reject(

@@ -166,6 +166,16 @@ class PrivacyStore:
             ).fetchone()
         return ContactIdentity(row[0], row[1]) if row else None
 
+    def amplitude_ids_of(self, identity: ContactIdentity) -> list[int]:
+        """The amplitude_ids the identity map holds for this email or ext_id."""
+        found: list[int] = []
+        with self._lock:
+            for column, value in (("email", identity.email), ("ext_id", identity.ext_id)):
+                if value:
+                    rows = self._db.execute(f"SELECT amplitude_id FROM identities WHERE {column}=?", (value,))
+                    found.extend(row[0] for row in rows)
+        return list(dict.fromkeys(found))
+
     def is_known(self, identity: ContactIdentity) -> bool:
         """Whether this target delivered a contact with this email or ext_id (under some amplitude_id)."""
         with self._lock:

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from target_brevo.delivery.events import EventDelivery
+from target_brevo.delivery.existing import ExistingContacts
 from target_brevo.mapping.events import EventRules
 from target_brevo.sinks.base import DeliverySink
 
@@ -20,6 +21,7 @@ class EventsSink(DeliverySink):
 
     rules: EventRules
     delivery: EventDelivery
+    existing: ExistingContacts | None  # update_only: events only for contacts Brevo has
 
     def setup(self) -> None:
         super().setup()
@@ -35,6 +37,11 @@ class EventsSink(DeliverySink):
             return
         if not self.admitted(record):
             self.report.count_event(event_type, "dropped_by_privacy")
+            return
+        if self.existing is not None and self.existing.match(self.rules.identity.read(record)) is None:
+            # update_only: Brevo would create the contact of an event it cannot match
+            self.report.count(self.report_as, "not_in_brevo")
+            self.report.count_event(event_type, "not_in_brevo")
             return
         event = self.rules.to_event(record, event_type)
         if event is None:
