@@ -106,6 +106,8 @@ def test_an_erased_user_leaves_brevo_and_never_comes_back(brevo, config, tmp_pat
     assert count(later, "contacts", "dropped_erased") == 1
     assert count(later, "events", "dropped_erased") == 1
     assert count(later, "list_members", "dropped_erased") == 1
+    assert count(later, "orders", "dropped_erased") == 1
+    assert not admin(brevo, "orders")["orders"]
     assert not exists(brevo, "user1@example.com")
     assert list_members(brevo, list_id_named(brevo, "Buyers")) == ["user2@example.com"]
     senders = Counter(e["identifiers"].get("email_id") for e in admin(brevo, "events")["events"])
