@@ -233,6 +233,7 @@ class Run:
             action=settings.privacy.deletion_action,
             transactional_logs=settings.privacy.transactional_logs,
             lookup_attribute=settings.privacy.lookup_attribute,
+            log_deletions_per_run=settings.privacy.log_deletions_per_run,
             dry_run=settings.dry_run,
         )
         return functools.partial(DeletionsSink, rules=settings.privacy.deletions, erasures=erasures)

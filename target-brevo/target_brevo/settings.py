@@ -84,6 +84,7 @@ class PrivacySettings:
     deletion_action: str
     lookup_attribute: str | None
     transactional_logs: bool
+    log_deletions_per_run: int
     consent: ConsentRule | None
 
 
@@ -378,6 +379,7 @@ def _privacy(read: _Reader, identity: IdentityRules, property_mapping: dict[str,
         deletion_action=_choice(read, "deletion_action", DELETION_ACTIONS),
         lookup_attribute=lookup.upper() if lookup else None,
         transactional_logs=read.flag("delete_transactional_logs"),
+        log_deletions_per_run=read.count("transactional_log_deletions_per_run"),
         consent=consent,
     )
 

@@ -287,7 +287,7 @@ def test_update_only_enriches_existing_contacts_and_creates_none(brevo, config, 
     if calls_max:
         assert result.summary["api_calls"]["PUT /contacts/{identifier}"] == 5
     else:
-        assert result.summary["api_calls"]["GET /contacts"] == 1
+        assert result.summary["api_calls"]["GET /contacts"] == 2  # the account's size, then its one page
         assert result.summary["api_calls"]["POST /contacts/import"] == 1
 
 
@@ -319,3 +319,46 @@ def test_an_erasure_by_email_also_tombstones_the_persons_amplitude_ids(brevo, co
     )
     assert count(later, "contacts", "dropped_erased") == 1
     assert not exists(brevo, "new9@example.com")
+
+
+def test_update_only_puts_each_contact_when_that_is_fewer_calls_than_reading_the_account(brevo, config):
+    call(brevo, "POST", "/contacts/attributes/normal/PLAN", json={"type": "text"})
+    everyone = call(brevo, "POST", "/contacts/lists", json={"name": "everyone", "folderId": 1})["id"]
+    rows = [{"email": f"user{n}@example.com"} for n in range(1, 2501)]
+    call(brevo, "POST", "/contacts/import", json={"jsonBody": rows, "listIds": [everyone]})
+    assert wait_until(lambda: call(brevo, "GET", "/contacts?limit=1")["count"] == 2500)
+    cfg = config(contact_mode="update_only", contact_calls_max=0, property_mapping={"plan": "PLAN"})
+    result = run_target(cfg, [USERS_SCHEMA, *(user(n, plan="pro") for n in (1, 2, 3, 9999)), state({})])
+    # 2,500 contacts are 3 pages to read, plus an import and its poll: 4 PUTs are fewer
+    assert result.summary["api_calls"]["PUT /contacts/{identifier}"] == 4
+    assert result.summary["api_calls"]["GET /contacts"] == 1
+    assert count(result, "contacts", "not_in_brevo") == 1
+    assert contact(brevo, "user2@example.com")["attributes"]["PLAN"] == "pro"
+
+
+def wait_until(predicate, timeout=30.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_transactional_log_erasures_beyond_the_runs_budget_wait_for_the_next_runs(brevo, config):
+    cfg = config(delete_transactional_logs=True, transactional_log_deletions_per_run=2)
+    run_target(cfg, [USERS_SCHEMA, user(1), user(2), user(3), state({})])
+    first = run_target(cfg, [DELETIONS_SCHEMA, deletion(1), deletion(2), deletion(3), state({})])
+    assert count(first, "deletions", "contacts_deleted") == 3
+    assert count(first, "deletions", "transactional_logs_deleted") == 2
+    assert count(first, "deletions", "transactional_logs_waiting") == 1
+    # the next run (its deletions all done already) sends the one left
+    second = run_target(cfg, [DELETIONS_SCHEMA, deletion(1), state({})])
+    assert count(second, "deletions", "transactional_logs_deleted") == 1
+    logs = sorted(entry["identifier"] for entry in admin(brevo, "smtp-log-deletions")["deletions"])
+    assert logs == ["user1@example.com", "user2@example.com", "user3@example.com"]
+    db = sqlite3.connect(cfg["ledger_path"].replace("ledger.sqlite3", "privacy.sqlite3"))
+    assert db.execute("SELECT count(*) FROM pending_log_deletions").fetchone()[0] == 0
+    db.close()

@@ -238,6 +238,11 @@ class BrevoApi:
         body = self._ok(self.http.call("GET", "/contacts", params=params), f"GET /contacts?filter={attribute}")
         return [_identity_of(contact) for contact in body.get("contacts") or []]
 
+    def contact_count(self) -> int:
+        """How many contacts the account has (one call)."""
+        body = self._ok(self.http.call("GET", "/contacts", params={"limit": 1}), "GET /contacts?limit=1")
+        return int(body.get("count") or 0)
+
     def all_contacts(self) -> Iterator[ContactIdentity]:
         """Every contact of the account (1,000 per call), oldest first."""
         for contact in self._pages("/contacts", "contacts", limits.CONTACTS_PAGE, {"sort": "asc"}):

@@ -7,10 +7,12 @@ older than `MAX_AGE_SECONDS`, so a long-running target does not re-create contac
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
 from target_brevo.brevo.api import BrevoApi, ContactIdentity
+from target_brevo.brevo.limits import CONTACTS_PAGE
 from target_brevo.report import RunReport
 
 LOGGER = logging.getLogger("target_brevo.contacts")
@@ -43,6 +45,12 @@ class ExistingContacts:
         self._known, self._read_at = known, time.monotonic()
         self.report.count("contacts", "existing_contacts_read", contacts)
         LOGGER.info("update_only: %d contacts in Brevo, read in %.1f s", contacts, self._read_at - started)
+
+    def calls_to_read(self) -> int:
+        """The calls a read would cost now (0 while the last read is fresh; the account's size costs one call)."""
+        if self._read_at is not None and time.monotonic() - self._read_at < MAX_AGE_SECONDS:
+            return 0
+        return math.ceil(self.api.contact_count() / CONTACTS_PAGE)
 
     def match(self, identity: ContactIdentity) -> str | None:
         """How Brevo knows the contact: `email`, `ext_id`, or None when it has no such contact."""

@@ -78,7 +78,11 @@ class Erasures:
     action: str
     transactional_logs: bool
     lookup_attribute: str | None
+    log_deletions_per_run: int
     dry_run: bool
+
+    def __post_init__(self) -> None:
+        self._log_budget = self.log_deletions_per_run
 
     def erase(self, request: DeletionRequest, stream: str, record: dict[str, Any]) -> None:
         store = self.store()
@@ -120,6 +124,25 @@ class Erasures:
         store.bury(keys, state="erased")
         self.report.count(REPORT_AS, "erased")
 
+    def logs_pending(self) -> bool:
+        """Whether transactional logs wait to be erased and this run may still send some."""
+        return self.transactional_logs and self._log_budget > 0 and bool(self.store().pending_log_deletions(1))
+
+    def erase_transactional_logs(self) -> None:
+        """`DELETE /smtp/log/{email}` for queued erasures, oldest first, at most `log_deletions_per_run` a run:
+        the rest wait in the privacy store for the next runs (the calls share Brevo's 100-per-hour bucket with
+        import polls and order batches, and a run should not wait hours for that bucket)."""
+        if not self.transactional_logs or self.dry_run:
+            return
+        store = self.store()
+        for email in store.pending_log_deletions(self._log_budget):
+            self.api.delete_transactional_logs(email)
+            store.log_deletion_done(email)
+            self._log_budget -= 1
+            self.report.count(REPORT_AS, "transactional_logs_deleted")
+        if waiting := store.log_deletions_waiting():
+            self.report.count(REPORT_AS, "transactional_logs_waiting", waiting)
+
     def _resolve(self, store: PrivacyStore, request: DeletionRequest) -> list[ContactIdentity]:
         found: list[ContactIdentity] = []
         if request.identity.email or request.identity.ext_id:
@@ -144,5 +167,4 @@ class Erasures:
                     done = self.api.delete_contact(kind, value)
             self.report.count(REPORT_AS, "contacts_deleted" if done else "contacts_not_in_brevo")
         if self.transactional_logs and contact.email:
-            self.api.delete_transactional_logs(contact.email)
-            self.report.count(REPORT_AS, "transactional_logs_deleted")
+            self.store().queue_log_deletion(contact.email)  # sent by `erase_transactional_logs`, within its budget

@@ -6,6 +6,8 @@
   identifiers themselves: enough to recognise the person in a later record, not to name them. A tombstone
   is written `erasing` before Brevo is asked to delete (so no other process re-creates the contact
   meanwhile) and turns `erased` once Brevo answered.
+- `pending_log_deletions`: emails whose transactional logs are still to be erased (Brevo's calls for it draw on
+  a 100-per-hour bucket, so a backlog is worked off over several runs); a row goes once its call succeeded.
 - `consent`: the last consent seen per person (keyed hash), so a record without the consent field
   (a cohort member, an order) is judged by it.
 
@@ -36,11 +38,14 @@ CREATE TABLE IF NOT EXISTS identities (
     ext_id TEXT,
     seen_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS identities_by_email ON identities(email);
+CREATE INDEX IF NOT EXISTS identities_by_ext_id ON identities(ext_id);
 CREATE TABLE IF NOT EXISTS tombstones (
     digest BLOB PRIMARY KEY,
     state TEXT NOT NULL,
     at REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending_log_deletions (email TEXT PRIMARY KEY, queued_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS consent (
     digest BLOB PRIMARY KEY,
     granted INTEGER NOT NULL,
@@ -144,6 +149,26 @@ class PrivacyStore:
                     column = {"a": "amplitude_id", "e": "email", "x": "ext_id"}[kind]
                     db.execute(f"DELETE FROM identities WHERE {column}=?", (int(value) if kind == "a" else value,))
         self._tombstones.update(self.digest(key) for key in keys)
+
+    # -- transactional logs still to erase ----------------------------------------------------
+    def queue_log_deletion(self, email: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO pending_log_deletions(email, queued_at) VALUES (?,?)", (email, time.time())
+            )
+
+    def pending_log_deletions(self, limit: int) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT email FROM pending_log_deletions ORDER BY queued_at LIMIT ?", (limit,))
+            return [row[0] for row in rows]
+
+    def log_deletions_waiting(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM pending_log_deletions").fetchone()[0])
+
+    def log_deletion_done(self, email: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM pending_log_deletions WHERE email=?", (email,))
 
     # -- identity map -------------------------------------------------------------------------
     def remember(self, identities: dict[int, ContactIdentity]) -> None:

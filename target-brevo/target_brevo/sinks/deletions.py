@@ -37,9 +37,10 @@ class DeletionsSink(BrevoSink):
         self.report.reject(self.report_as, self.stream_name, self.record_key(record), reason, reportable(record))
 
     def pending(self) -> int:
-        return len(self._held)
+        return len(self._held) + int(self.erasures.logs_pending())
 
     def flush(self) -> None:
         held, self._held = self._held, []
         for request, record in held:
             self.erasures.erase(request, self.stream_name, record)
+        self.erasures.erase_transactional_logs()
