@@ -35,13 +35,15 @@ test: lint
 # (tap: 200k events for throughput, 100k and 1M for memory; pipeline: 50k; target: --scale 0.25);
 # `make bench-large` (= `make bench BENCH_ARGS=--large`) runs the full sizes (1M, 5M, 500k, --scale 1).
 # Seeded export data sets are cached in bench/out/data (git-ignored; about 2 GB per million events).
-# The real-time path (issue 12) runs at the issue's sizes either way: 100 and 500 events/s, 60 s each (about 2 min).
+# The real-time path (issue 12) runs at the issue's sizes either way: 100 and 500 events/s, 60 s each (about 2 min);
+# so do the privacy features' call counts (issue 13: 1,000 erasures, 10,000 update-only contacts; about 3 min).
 bench: install
 	$(PY) bench/tap_throughput.py $(BENCH_ARGS)
 	$(PY) bench/tap_memory.py $(BENCH_ARGS)
 	$(PY) bench/pipeline.py $(BENCH_ARGS)
 	$(PY) bench/target_efficiency.py $(if $(filter --large,$(BENCH_ARGS)),--scale 1)
 	$(PY) bench/realtime_latency.py
+	$(PY) bench/privacy_calls.py
 
 bench-large:
 	$(MAKE) bench BENCH_ARGS="--large $(filter-out --large,$(BENCH_ARGS))"

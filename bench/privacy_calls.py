@@ -329,8 +329,10 @@ def scenario_deletions(work: Path, sizes: dict[str, int], out: Results) -> None:
     out.notes.append(
         f"Transactional logs: {n:,} deletions make {logs:,} calls in the 100-per-hour bucket (`DELETE /smtp/log`, "
         f"the start-up `GET /account`): at least {duration(floor_seconds(scaled))} on the general plan "
-        f"({duration(floor_seconds(scaled, 'extended'))} on extended, 600 per hour), in one run; the same bucket "
-        "holds the contact imports' `GET /processes` polls."
+        f"({duration(floor_seconds(scaled, 'extended'))} on extended, 600 per hour); the target sends at most "
+        "`transactional_log_deletions_per_run` (50) of them a run and queues the rest for the next runs, so an "
+        "hourly schedule works off 1,000 in 20 runs, none of them waiting on the bucket; the same bucket holds the "
+        "contact imports' `GET /processes` polls."
     )
 
 
