@@ -135,6 +135,7 @@ class Run:
             call_size=settings.limits.list_call_contacts,
             import_threshold=settings.limits.list_import_threshold,
             contact_mode=settings.contact_mode,
+            privacy=self.privacy,
             dry_run=settings.dry_run,
         )
         return CohortSync(
@@ -163,7 +164,13 @@ class Run:
         return functools.partial(sink, report=self.report, privacy=self.privacy)
 
     def _request(self, stream_name: str, max_items: int, max_bytes: int) -> dict[str, Any]:
-        return {"stream": stream_name, "max_items": max_items, "max_bytes": max_bytes, "dry_run": self.settings.dry_run}
+        return {
+            "stream": stream_name,
+            "max_items": max_items,
+            "max_bytes": max_bytes,
+            "dry_run": self.settings.dry_run,
+            "privacy": self.privacy,
+        }
 
     def _contacts_sink(self, stream_name: str) -> SinkFactory:
         settings = self.settings
@@ -175,6 +182,7 @@ class Run:
             contacts_list=self.lists.contacts_list_id,
             mode=settings.contact_mode,
             existing=self.existing_contacts,
+            privacy=self.privacy,
             dry_run=settings.dry_run,
         )
         return functools.partial(
@@ -229,6 +237,8 @@ class Run:
         erasures = Erasures(
             self.api,
             self.privacy_store,
+            self.privacy,
+            lambda: self.ledger,
             self.report,
             action=settings.privacy.deletion_action,
             transactional_logs=settings.privacy.transactional_logs,
@@ -236,7 +246,7 @@ class Run:
             log_deletions_per_run=settings.privacy.log_deletions_per_run,
             dry_run=settings.dry_run,
         )
-        return functools.partial(DeletionsSink, rules=settings.privacy.deletions, erasures=erasures)
+        return functools.partial(DeletionsSink, rules=settings.privacy.deletions, erasures=erasures, settle=self.settle)
 
     def _lists_sink(self, stream_name: str) -> SinkFactory:
         return functools.partial(ListsSink, rules=self.settings.cohort_definitions, cohorts=self.cohorts)

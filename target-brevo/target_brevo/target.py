@@ -186,6 +186,7 @@ class TargetBrevo(Target):
         super().process_endofpipe()
         self.run.finish()
         self.finish(ok=True)
+        signal.alarm(0)  # a stop request's timer must not go off while the interpreter shuts down
 
     def finish(self, *, ok: bool) -> None:
         """Log the run summary (and write `summary_file`), then close the run."""

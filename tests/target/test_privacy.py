@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import time
 from collections import Counter
 
 import orjson
@@ -337,8 +338,6 @@ def test_update_only_puts_each_contact_when_that_is_fewer_calls_than_reading_the
 
 
 def wait_until(predicate, timeout=30.0):
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -362,3 +361,68 @@ def test_transactional_log_erasures_beyond_the_runs_budget_wait_for_the_next_run
     db = sqlite3.connect(cfg["ledger_path"].replace("ledger.sqlite3", "privacy.sqlite3"))
     assert db.execute("SELECT count(*) FROM pending_log_deletions").fetchone()[0] == 0
     db.close()
+
+
+def test_a_contact_imported_in_the_flush_of_its_erasure_is_erased_not_recreated(brevo, config):
+    brevo.configure("brevo", import_delay_seconds=1.0)  # the import is applied after the erasure's first look
+    cfg = config(contact_calls_max=0)
+    run_target(cfg, [USERS_SCHEMA, user(2), state({})])
+    result = run_target(cfg, [USERS_SCHEMA, user(1), user(2, plan="x"), DELETIONS_SCHEMA, deletion(1), state({})])
+    assert count(result, "contacts", "dropped_erased") == 1  # held when the request came: left out of the import
+    assert count(result, "deletions", "erased") == 1
+    time.sleep(1.5)
+    assert not exists(brevo, "user1@example.com") and exists(brevo, "user2@example.com")
+
+
+def test_every_contact_of_the_person_is_erased_by_each_identifier(brevo, config):
+    call(brevo, "POST", "/contacts", json={"ext_id": "u1"})  # Brevo holds one contact per identifier
+    call(brevo, "POST", "/contacts", json={"email": "user1@example.com"})
+    cfg = config()
+    run_target(cfg, [USERS_SCHEMA, user(1), state({})])
+    assert len(admin(brevo, "contacts", limit=100)["contacts"]) == 2
+    result = run_target(cfg, [DELETIONS_SCHEMA, deletion(1), state({})])
+    assert count(result, "deletions", "contacts_deleted") == 1
+    assert admin(brevo, "contacts", limit=100)["contacts"] == []
+
+
+def test_an_erasure_by_email_keeps_out_the_persons_ext_id_too(brevo, config):
+    cfg = config(stream_types={"gdpr_requests": "deletions"})
+    run_target(cfg, [USERS_SCHEMA, user(9), state({})])
+    run_target(cfg, [GDPR_SCHEMA, record("gdpr_requests", {"request_id": "r", "email": "user9@example.com"})])
+    later = run_target(cfg, [REVENUE_SCHEMA, revenue(1, 9), state({})])  # an order known by the user id only
+    assert count(later, "orders", "dropped_erased") == 1
+    assert not admin(brevo, "orders")["orders"]
+
+
+def test_nothing_of_an_erased_person_reaches_the_rejects_file(brevo, config):
+    cfg = config()
+    run_target(cfg, [USERS_SCHEMA, user(1), state({})])
+    run_target(cfg, [DELETIONS_SCHEMA, deletion(1), state({})])
+    bad = record("users", {"amplitude_id": 1, "user_id": 12345, "user_properties": {"email": "user1@example.com"}})
+    result = run_target(cfg, [USERS_SCHEMA, bad, state({})])  # breaks the schema: would be rejected
+    assert count(result, "contacts", "dropped_erased") == 1
+    assert rejects(cfg["rejects_file"]) == []
+
+
+def test_a_withdrawal_whose_blocklist_fails_is_tried_again_on_the_next_run(brevo, config):
+    cfg = config(**CONSENT)
+    run_target(cfg, [USERS_SCHEMA, user(1, marketing_consent=True), state({})])
+    brevo.fault(action="status", service="brevo", method="PUT", path="/v3/contacts/*", status=400, count=1,
+                body={"code": "invalid_parameter", "message": "refused"})  # fmt: skip
+    failed = run_target(cfg, [USERS_SCHEMA, user(1, marketing_consent="no"), state({})])
+    assert count(failed, "consent", "withdrawn_blocklist_failed_400") == 1
+    assert contact(brevo, "user1@example.com")["emailBlacklisted"] is False
+    retried = run_target(cfg, [USERS_SCHEMA, user(1, marketing_consent="no"), state({})])
+    assert count(retried, "consent", "withdrawn_blocklisted") == 1
+    assert contact(brevo, "user1@example.com")["emailBlacklisted"] is True
+
+
+def test_a_transactional_log_erasure_brevo_refuses_does_not_stop_the_runs(brevo, config):
+    cfg = config(delete_transactional_logs=True)
+    run_target(cfg, [USERS_SCHEMA, user(1), user(2), state({})])
+    brevo.fault(action="status", service="brevo", method="DELETE", path="/v3/smtp/log/*", status=400, count=1,
+                body={"code": "invalid_parameter", "message": "refused"})  # fmt: skip
+    result = run_target(cfg, [DELETIONS_SCHEMA, deletion(1), deletion(2), state({})])
+    assert result.summary["completed"] is True
+    assert count(result, "deletions", "transactional_logs_refused_400") == 1
+    assert count(result, "deletions", "transactional_logs_deleted") == 1

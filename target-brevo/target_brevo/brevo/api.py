@@ -373,11 +373,13 @@ def _identifier(identity: ContactIdentity) -> tuple[str, str]:
 
 def _already_exists(response: Response, row: dict[str, Any], refused: tuple[str, ...]) -> bool:
     """Whether a create was refused because the contact exists: Brevo names the row's own identifier (its
-    email, else its ext_id) as a duplicate, or (older answers) says "Contact already exist"."""
-    if error_code(response.body) != "duplicate_parameter":
+    email, else its ext_id) as a duplicate, or says so ("Contact already exist", "... is already associated
+    with another Contact"), as `duplicate_parameter` or, in newer answers, `invalid_parameter`."""
+    if error_code(response.body) not in ("duplicate_parameter", "invalid_parameter"):  # the newer spelling
         return False
     if not refused:
-        return "exist" in error_message(response.body).lower()
+        message = error_message(response.body).lower()
+        return "exist" in message or "already associated" in message
     return ("EMAIL" if row.get("email") else "EXT_ID") in refused
 
 

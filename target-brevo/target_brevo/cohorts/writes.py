@@ -12,6 +12,7 @@ from target_brevo.cohorts.store import MemberStore
 from target_brevo.delivery.imports import ContactImports
 from target_brevo.delivery.upserts import ContactUpserts
 from target_brevo.mapping.contacts import member_row
+from target_brevo.privacy.gate import PrivacyGate
 from target_brevo.report import RunReport
 
 REPORT_AS = "list_members"
@@ -45,6 +46,7 @@ class ListWriter:
     call_size: int
     import_threshold: int
     contact_mode: str  # `update_only`: a member Brevo does not know is not created
+    privacy: PrivacyGate  # members erased since they were received are not added
     dry_run: bool
 
     def remove(self, list_id: int, members: list[ContactIdentity]) -> int:
@@ -73,6 +75,7 @@ class ListWriter:
         list, by one call each when few (`ContactUpserts`: nothing to poll either), else by import. The
         summary counts the imports and calls under `report_as`."""
         label = list_label(list_id)
+        members = (m for m in members if not self.privacy.is_erased_identity(m))
         if self.dry_run:
             self.report.list_count(label, "would_add", count)
             return

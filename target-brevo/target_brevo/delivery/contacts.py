@@ -19,9 +19,17 @@ from target_brevo.delivery.imports import ContactImports
 from target_brevo.delivery.upserts import ContactUpserts
 from target_brevo.mapping.contacts import ContactRow, merge_rows
 from target_brevo.mapping.jsonsafe import encoded
+from target_brevo.privacy.gate import PrivacyGate
 from target_brevo.report import RunReport
 
 REPORT_AS = "contacts"
+
+
+def _row_identity(item: bytes) -> ContactIdentity:
+    row = orjson.loads(item)
+    return ContactIdentity(row.get("email"), (row.get("attributes") or {}).get("EXT_ID"))
+
+
 IMPORT_CALLS = 2  # an import and (usually) one poll of its process
 
 
@@ -38,6 +46,7 @@ class ContactDelivery(HeldRequest[bytes]):
         contacts_list: Callable[[], int],
         mode: str,
         existing: ExistingContacts,
+        privacy: PrivacyGate,
         dry_run: bool,
     ) -> None:
         super().__init__(imports.new_batch())
@@ -49,6 +58,8 @@ class ContactDelivery(HeldRequest[bytes]):
         self.stream = stream
         self.mode = mode
         self.existing = existing
+        self.privacy = privacy
+        self._generation: int | None = None  # of the tombstones the held rows were last checked against
 
     def put(self, contact: ContactRow) -> None:
         """Hold the contact's row; a contact already held gets one merged row (later values win), since
@@ -65,6 +76,10 @@ class ContactDelivery(HeldRequest[bytes]):
             )
 
     def _send(self, items: list[bytes]) -> None:
+        generation = self.privacy.generation()
+        if generation != self._generation:  # people erased since their rows were held are left out
+            self._generation = generation
+            items = self.privacy.without_erased(items, _row_identity, REPORT_AS)
         if self.dry_run:
             self.report.count(REPORT_AS, "would_upsert", len(items))
             return
@@ -92,7 +107,7 @@ class ContactDelivery(HeldRequest[bytes]):
         kept: list[bytes] = []
         for item in items:
             row = orjson.loads(item)
-            match = self.existing.match(ContactIdentity(row.get("email"), (row.get("attributes") or {}).get("EXT_ID")))
+            match = self.existing.match(_row_identity(item))
             if self.mode == "insert_only":
                 if match is None:
                     kept.append(item)

@@ -294,6 +294,11 @@ class Ledger:
                 rows,
             )
 
+    def forget_contacts(self, contacts: list[str]) -> None:
+        """Drop the list changes recorded for these contact keys (`e:<email>`, `x:<ext_id>`): an erased person."""
+        with self._write() as db:
+            db.executemany("DELETE FROM list_changes WHERE contact=?", [(contact,) for contact in contacts])
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

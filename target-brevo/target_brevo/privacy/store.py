@@ -81,8 +81,12 @@ class PrivacyStore:
         self._lock = threading.Lock()
         self._key = self._hash_key()
         self._tombstones: set[bytes] = set()
+        self._loaded_through = 0.0  # the newest tombstone time read from the file
         self._version: int | None = None
         self._checked_at = 0.0
+        #: Changes whenever a tombstone is added here or read from another process: a held item admitted
+        #: before the change is checked again before it is sent.
+        self.generation = 0
         self._refresh(force=True)
 
     def _hash_key(self) -> bytes:
@@ -107,6 +111,7 @@ class PrivacyStore:
 
     # -- tombstones ---------------------------------------------------------------------------
     def _refresh(self, *, force: bool = False) -> None:
+        """Read the tombstones other processes wrote since the last read (at most every REFRESH_SECONDS)."""
         now = time.monotonic()
         if not force and now - self._checked_at < REFRESH_SECONDS:
             return
@@ -116,7 +121,18 @@ class PrivacyStore:
             if version == self._version and not force:
                 return
             self._version = version
-            self._tombstones = {bytes(row[0]) for row in self._db.execute("SELECT digest FROM tombstones")}
+            rows = self._db.execute("SELECT digest, at FROM tombstones WHERE at >= ?", (self._loaded_through,))
+            before = len(self._tombstones)
+            for digest, at in rows:
+                self._tombstones.add(bytes(digest))
+                self._loaded_through = max(self._loaded_through, at)
+            if len(self._tombstones) != before:
+                self.generation += 1
+
+    def refresh_now(self) -> None:
+        """Read other processes' new tombstones now (before a send)."""
+        self._checked_at = 0.0
+        self._refresh()
 
     def is_erased(self, keys: Iterable[str]) -> bool:
         """Whether any of a person's keys has a tombstone (erasing or erased)."""
@@ -149,6 +165,15 @@ class PrivacyStore:
                     column = {"a": "amplitude_id", "e": "email", "x": "ext_id"}[kind]
                     db.execute(f"DELETE FROM identities WHERE {column}=?", (int(value) if kind == "a" else value,))
         self._tombstones.update(self.digest(key) for key in keys)
+        self.generation += 1
+        if state == "erased":
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the file and empty it where no other process reads, so an erased identity does
+        not linger in old WAL frames (best effort: a reader elsewhere keeps the frames until its own end)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- transactional logs still to erase ----------------------------------------------------
     def queue_log_deletion(self, email: str) -> None:
@@ -162,6 +187,11 @@ class PrivacyStore:
             rows = self._db.execute("SELECT email FROM pending_log_deletions ORDER BY queued_at LIMIT ?", (limit,))
             return [row[0] for row in rows]
 
+    def drop_log_deletions(self) -> int:
+        """Forget every queued email (the feature was turned off): returns how many."""
+        with self._write() as db:
+            return db.execute("DELETE FROM pending_log_deletions").rowcount
+
     def log_deletions_waiting(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM pending_log_deletions").fetchone()[0])
@@ -172,11 +202,19 @@ class PrivacyStore:
 
     # -- identity map -------------------------------------------------------------------------
     def remember(self, identities: dict[int, ContactIdentity]) -> None:
-        """Record the contact identity of each amplitude_id (the latest wins; a missing part is kept)."""
+        """Record the contact identity of each amplitude_id (the latest wins; a missing part is kept), except
+        for people erased meanwhile (by another process, say), checked inside the same transaction."""
         if not identities:
             return
         now = time.time()
         with self._write() as db:
+            erased = {
+                aid
+                for aid, who in identities.items()
+                for key in person_keys(who, aid)
+                if db.execute("SELECT 1 FROM tombstones WHERE digest=?", (self.digest(key),)).fetchone()
+            }
+            identities = {aid: who for aid, who in identities.items() if aid not in erased}
             db.executemany(
                 "INSERT INTO identities(amplitude_id, email, ext_id, seen_at) VALUES (?,?,?,?) "
                 "ON CONFLICT(amplitude_id) DO UPDATE SET email=coalesce(excluded.email, email), "

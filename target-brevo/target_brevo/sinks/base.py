@@ -119,6 +119,11 @@ class BrevoSink(BatchSink):
         return self.privacy.admits(record, self.report_as)
 
     def reject(self, record: dict[str, Any], reason: str) -> None:
+        """Report a record that cannot be written, unless it is about an erased person: dropped and counted, so
+        nothing of theirs reaches the rejects file."""
+        if self.privacy.is_erased_record(record):
+            self.report.count(self.report_as, "dropped_erased")
+            return
         self.report.reject(self.report_as, self.stream_name, self.record_key(record), reason, json_safe(record))
 
     def handle(self, record: dict[str, Any]) -> None:

@@ -26,7 +26,10 @@ class ListChangesSink(BrevoSink):
         if not member.email and not member.ext_id:
             raise InvalidValue("no identifier: the change has no valid email and no ext_id")
         if change.entered and not self.admitted(record):
-            return  # an exit is always applied: it contacts nobody
+            return
+        if not change.entered and self.privacy.is_erased_record(record):
+            self.report.count(self.report_as, "dropped_erased")  # an exit skips consent (it contacts nobody), not this
+            return
         self.deltas.receive(change, member)
 
     def pending(self) -> int:
