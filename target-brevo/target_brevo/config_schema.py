@@ -7,10 +7,13 @@ from typing import Any
 from singer_sdk import typing as th
 
 from target_brevo.brevo import limits
+from target_brevo.mapping.companies import DEFAULT_COMPANY_FIELDS
 from target_brevo.mapping.events import DEFAULT_EVENT_FIELDS, DEFAULT_EVENT_KEY
 from target_brevo.mapping.orders import DEFAULT_ORDER_FIELDS
 
-STREAM_TYPES = ("contacts", "events", "orders", "list_members", "list_changes", "lists", "deletions", "skip")
+STREAM_TYPES = (
+    "contacts", "events", "orders", "list_members", "list_changes", "lists", "deletions", "companies", "skip",
+)  # fmt: skip
 DEFAULT_STREAM_TYPES = {
     "users": "contacts",
     "events": "events",
@@ -19,6 +22,7 @@ DEFAULT_STREAM_TYPES = {
     "cohort_membership_changes": "list_changes",
     "cohorts": "lists",
     "deletions": "deletions",
+    "groups": "companies",
 }
 SYNC_MODES = ("mirror", "append", "remove", "delta")
 CONTACT_MODES = ("upsert", "update_only", "insert_only")
@@ -87,7 +91,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Stream name -> one of "
         + ", ".join(f"`{t}`" for t in STREAM_TYPES)
         + ". Merged over the defaults users->contacts, events->events, revenue->orders, "
-        "cohort_members->list_members, cohort_membership_changes->list_changes, cohorts->lists, deletions->deletions. "
+        "cohort_members->list_members, cohort_membership_changes->list_changes, cohorts->lists, deletions->deletions, "
+        "groups->companies. "
         "`list_changes` records are cohort entries and exits (delta mode, see `cohort_sync_mode`). "
         "Unrouted streams are skipped with one warning each.",
     ),
@@ -287,6 +292,32 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="SQLite delivery ledger: the event keys Brevo accepted and the last list change applied "
         "per contact; keep it between runs. Targets on one host may share it (a streaming one beside the "
         "hourly export one): each event key is claimed by one of them before it is sent.",
+    ),
+    _fields(
+        "company_fields",
+        "Group record fields: "
+        + ", ".join(f"`{k}` (default `{v}`)" for k, v in DEFAULT_COMPANY_FIELDS.items())
+        + ". `members` is a list of objects read like contacts (`email`, `user_id` as the ext_id).",
+        list(DEFAULT_COMPANY_FIELDS),
+    ),
+    th.Property(
+        "company_mapping",
+        _STRING_MAP,
+        description="Group record path -> Brevo company attribute (internal name, e.g. "
+        "`group_properties.plan: plan`). Missing attributes are created (text, number or boolean by the value).",
+    ),
+    th.Property(
+        "company_group_types",
+        th.ArrayType(th.StringType),
+        default=["company"],
+        description="Amplitude group types that become Brevo companies ([]: every group type).",
+    ),
+    th.Property(
+        "company_key_attribute",
+        th.StringType,
+        default="amplitude_group",
+        description="Company attribute (created if missing) holding `<group type>:<group value>`: how the target "
+        "finds the companies its import created, and how people in Brevo see which group a company is.",
     ),
     th.Property(
         "privacy_store_path",

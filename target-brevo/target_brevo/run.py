@@ -14,6 +14,7 @@ from target_brevo.cohorts.lists import ListDirectory
 from target_brevo.cohorts.store import MemberStore
 from target_brevo.cohorts.sync import CohortSync
 from target_brevo.cohorts.writes import ListWriter
+from target_brevo.companies.sync import CompanySync
 from target_brevo.delivery.attributes import AttributeCatalog
 from target_brevo.delivery.contacts import ContactDelivery
 from target_brevo.delivery.events import EventDelivery
@@ -30,6 +31,7 @@ from target_brevo.report import RejectsFile, RunReport
 from target_brevo.settings import Settings
 from target_brevo.sinks.base import BrevoSink, SkipSink
 from target_brevo.sinks.changes import ListChangesSink
+from target_brevo.sinks.companies import CompaniesSink
 from target_brevo.sinks.contacts import ContactsSink
 from target_brevo.sinks.deletions import DeletionsSink
 from target_brevo.sinks.events import EventsSink
@@ -79,6 +81,7 @@ class Run:
         self._privacy_store: PrivacyStore | None = None
         self._cohorts: CohortSync | None = None
         self._deltas: DeltaSync | None = None
+        self._companies: CompanySync | None = None
         privacy = settings.privacy
         self.privacy = PrivacyGate(
             self.privacy_store,
@@ -158,6 +161,7 @@ class Run:
             "list_changes": self._changes_sink,
             "lists": self._lists_sink,
             "deletions": self._deletions_sink,
+            "companies": self._companies_sink,
         }
         build = builders.get(stream_type)
         sink = build(stream_name) if build else SkipSink
@@ -247,6 +251,19 @@ class Run:
             dry_run=settings.dry_run,
         )
         return functools.partial(DeletionsSink, rules=settings.privacy.deletions, erasures=erasures, settle=self.settle)
+
+    def _companies_sink(self, stream_name: str) -> SinkFactory:
+        if self._companies is None:
+            self._companies = CompanySync(
+                self.api,
+                self.imports,
+                lambda: self.ledger,
+                self.privacy,
+                self.report,
+                key_attribute=self.settings.company_key_attribute,
+                dry_run=self.settings.dry_run,
+            )
+        return functools.partial(CompaniesSink, rules=self.settings.companies, companies=self._companies)
 
     def _lists_sink(self, stream_name: str) -> SinkFactory:
         return functools.partial(ListsSink, rules=self.settings.cohort_definitions, cohorts=self.cohorts)

@@ -22,6 +22,7 @@ from target_brevo.config_schema import (
     WITHDRAWAL_ACTIONS,
 )
 from target_brevo.mapping.cohorts import DEFAULT_COHORT_FIELDS, DEFAULT_LIST_FIELDS, ListRules, MemberRules
+from target_brevo.mapping.companies import DEFAULT_COMPANY_FIELDS, CompanyRules
 from target_brevo.mapping.contacts import ContactRules, attribute_mapping
 from target_brevo.mapping.events import DEFAULT_EVENT_FIELDS, EventRules, event_key_paths
 from target_brevo.mapping.identity import IdentityRules, identity_of
@@ -125,6 +126,8 @@ class Settings:
     import_waits: ImportWaits
     contact_mode: str
     privacy: PrivacySettings
+    companies: CompanyRules
+    company_key_attribute: str
 
     def list_target(self, cohort_key: str, cohort_name: str | None) -> ListTarget | None:
         """The configured list of a cohort, by its id, else by its name."""
@@ -434,6 +437,13 @@ def parse_settings(config: dict[str, Any]) -> Settings:
         import_waits=import_waits,
         contact_mode=_choice(read, "contact_mode", CONTACT_MODES),
         privacy=_privacy(read, identity, property_mapping),
+        companies=CompanyRules(
+            fields={**DEFAULT_COMPANY_FIELDS, **{k: v for k, v in (read.get("company_fields") or {}).items() if v}},
+            group_types=frozenset(str(t) for t in read.get("company_group_types") or []),
+            attributes=flatten_paths(read.get("company_mapping") or {}),
+            member_identity=IdentityRules.configured([], [], {}),
+        ),
+        company_key_attribute=str(read.get("company_key_attribute")),
     )
     if read.errors:
         raise ConfigValidationError("Invalid target-brevo config", errors=read.errors)

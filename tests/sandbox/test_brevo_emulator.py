@@ -162,6 +162,9 @@ def test_reset_empties_the_account(sandbox: SandboxProcess) -> None:
         "order_batches": 0,
         "processes": 0,
         "smtp_log_deletions": 0,
+        "companies": 0,
+        "company_contacts": 0,
+        "crm_attributes": 0,
     }
     assert api.post("/contacts", json={"email": "a@x.io"}).json() == {"id": 1}, "ids restart after a reset"
 

@@ -183,6 +183,7 @@ def test_settings_defaults_route_tap_amplitude_streams():
         "cohort_membership_changes": "list_changes",
         "cohorts": "lists",
         "deletions": "deletions",
+        "groups": "companies",
         "customers": "contacts",
     }
     assert settings.identity.ext_id_fields == ("user_id",)

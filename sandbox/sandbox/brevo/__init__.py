@@ -1,5 +1,5 @@
 """A faithful local Brevo API v3 (contacts, imports, attributes, lists, events, orders, transactional log
-deletion).
+deletion, CRM companies and their attributes).
 
 Served on its own port under `/v3` (see sandbox/README.md for the endpoint table). Every request is
 checked against Brevo's OpenAPI spec (`openapi.yaml`, vendored, with the overlay in `spec.py` for

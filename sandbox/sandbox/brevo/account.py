@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sandbox.brevo import config
+from sandbox.brevo import company_imports, config, imports
 from sandbox.brevo.imports import ImportWorker
 from sandbox.brevo.ratelimit import RateLimiter
 from sandbox.brevo.store import Store
@@ -23,7 +23,9 @@ class Account:
         self._settings: dict[str, Any] = {}
         self._settings_lock = threading.Lock()
         self._apply({**config.DEFAULTS, **self._startup})
-        self.worker = ImportWorker(self.store)
+        self.worker = ImportWorker(
+            self.store, {imports.PROCESS_NAME: imports.apply, company_imports.PROCESS_NAME: company_imports.apply}
+        )
         self.worker.start()
 
     def config(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.brevo import contacts, events, imports, lists, orders, smtp_logs
+from sandbox.brevo import companies, contacts, events, imports, lists, orders, smtp_logs
 from sandbox.brevo.account import Account
 from sandbox.brevo.errors import BrevoError
 
@@ -22,7 +22,7 @@ AdminHandler = Callable[[Account, Request], Any]
 
 STATS_TABLES = (
     "contacts", "lists", "folders", "list_members", "attributes", "events", "orders", "order_batches", "processes",
-    "smtp_log_deletions",
+    "smtp_log_deletions", "companies", "company_contacts", "crm_attributes",
 )  # fmt: skip
 EVERYTHING_OLDEST_FIRST = {"limit": -1, "offset": 0, "sort": "asc"}
 
@@ -109,6 +109,12 @@ def list_members(account: Account, request: Request) -> dict[str, Any]:
     with account.store.tx() as db:
         found = lists.members(db, int(request.path_params["listId"]))
         return {"count": len(found), "members": found}
+
+
+def all_companies(account: Account, request: Request) -> dict[str, Any]:
+    with account.store.tx() as db:
+        found = companies.everything(db)
+        return {"count": len(found), "companies": found}
 
 
 def smtp_log_deletions(account: Account, request: Request) -> dict[str, Any]:

@@ -7,11 +7,21 @@ and returns (status, JSON body or None). Failures raise `BrevoError`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.brevo import attributes as attrs
-from sandbox.brevo import contacts, events, imports, lists, orders, smtp_logs
+from sandbox.brevo import (
+    companies,
+    company_imports,
+    contacts,
+    crm_attributes,
+    events,
+    imports,
+    lists,
+    orders,
+    smtp_logs,
+)
 from sandbox.brevo.account import Account
 from sandbox.brevo.errors import BrevoError, not_found
 
@@ -21,12 +31,15 @@ Reply = tuple[int, Any]
 
 @dataclass
 class Call:
-    """One /v3 request as a handler sees it: the account, path parameters, query and JSON body."""
+    """One /v3 request as a handler sees it: the account, path parameters, query (typed by the spec)
+    and body (JSON, or {field: bytes} for multipart operations)."""
 
     account: Account
     path: dict[str, str]
     query: dict[str, Any]
     body: Any
+    # Every query parameter as sent, for those the spec cannot declare (GET /companies' filters[...]).
+    raw_query: list[tuple[str, str]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- contacts
@@ -175,6 +188,60 @@ def add_members(call: Call) -> Reply:
 def remove_members(call: Call) -> Reply:
     with call.account.store.tx() as db:
         return 201, lists.remove_members(db, int(call.path["listId"]), call.body)
+
+
+# ---------------------------------------------------------------- companies (CRM)
+
+
+def list_companies(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        return 200, companies.listing(db, call.query, companies.attribute_filters(call.query, call.raw_query))
+
+
+def create_company(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        return 200, {"id": companies.create(db, call.body)}
+
+
+def get_company(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        return 200, companies.get(db, companies.require(db, call.path["id"]))
+
+
+def update_company(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        seq = companies.require(db, call.path["id"])
+        companies.update(db, seq, call.body)
+        return 200, companies.get(db, seq)
+
+
+def delete_company(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        companies.delete(db, companies.require(db, call.path["id"]))
+    return 204, None
+
+
+def link_unlink_company(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        companies.link_unlink(db, companies.require(db, call.path["id"]), call.body)
+    return 204, None
+
+
+def import_companies(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        process_id = company_imports.start(db, call.body, float(call.account.config()["import_delay_seconds"]))
+    call.account.worker.wake.set()
+    return 200, {"processId": process_id}
+
+
+def list_company_attributes(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        return 200, [attribute.public() for attribute in crm_attributes.load(db, "companies").values()]
+
+
+def create_crm_attribute(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        return 200, {"id": crm_attributes.create(db, call.body)}
 
 
 # ---------------------------------------------------------------- processes

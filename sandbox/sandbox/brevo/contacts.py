@@ -9,15 +9,15 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 import orjson
 
 from sandbox import clock
 from sandbox.brevo import attributes as attrs
+from sandbox.brevo import companies
 from sandbox.brevo.errors import CONTACT_NOT_FOUND, LIST_NOT_FOUND, BrevoError, invalid, missing
-from sandbox.brevo.store import iso
+from sandbox.brevo.store import iso, parse_since
 
 IDENTIFIER_ORDER = ("email", "ext_id", "sms", "whatsapp", "landline")
 # How each identifier column is named in duplicate_parameter errors.
@@ -121,6 +121,7 @@ def _merge_away(db: sqlite3.Connection, keep: int, others: Iterable[int]) -> Non
             "SELECT list_id, ?, added_at FROM list_members WHERE contact_id=?",
             (keep, other),
         )
+        companies.move_links(db, other, keep)
         delete(db, other)
 
 
@@ -247,6 +248,7 @@ def update(db: sqlite3.Connection, contact_id: int, body: dict[str, Any]) -> Non
 
 def delete(db: sqlite3.Connection, contact_id: int) -> None:
     db.execute("DELETE FROM list_members WHERE contact_id=?", (contact_id,))
+    companies.forget_contact(db, contact_id)
     db.execute("DELETE FROM contacts WHERE id=?", (contact_id,))
 
 
@@ -297,20 +299,6 @@ def get(db: sqlite3.Connection, contact_id: int) -> dict[str, Any]:
     contact = public(db, [row])[0]
     contact["statistics"] = {}
     return contact
-
-
-def parse_since(name: str, value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
-    except ValueError:
-        raise invalid(f"{name} must be a date-time like YYYY-MM-DDTHH:mm:ss.SSSZ") from None
-    if moment.tzinfo is None:
-        from datetime import UTC
-
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _as_number(text: str) -> int | float | None:

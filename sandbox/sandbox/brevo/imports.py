@@ -7,6 +7,7 @@ them. Chosen conventions (reference §4): invalid emails are skipped and counted
 `invalid_emails`; a row repeating an identifier already seen in the same import, or whose
 secondary identifier belongs to another contact, is counted in `duplicate_<kind>_id` (the row
 is skipped when its primary identifier repeats, else only that identifier is dropped).
+The same worker applies company imports (`company_imports`), chosen by process name.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import io
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -29,6 +30,7 @@ from sandbox.brevo.store import Store, iso
 
 log = logging.getLogger("sandbox.brevo")
 
+PROCESS_NAME = "IMPORTUSER"
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
 CHUNK = 1000
 DUPLICATE_COUNTERS = {
@@ -79,10 +81,15 @@ def start(db: sqlite3.Connection, body: dict[str, Any], delay: float) -> int:
         "emailBlacklist": body.get("emailBlacklist", False),
         "smsBlacklist": body.get("smsBlacklist", False),
     }
+    return queue(db, PROCESS_NAME, payload, delay)
+
+
+def queue(db: sqlite3.Connection, name: str, payload: dict[str, Any], delay: float) -> int:
+    """Queue a background process named `name` (its applier's key in `ImportWorker`); its id."""
     now = clock.now()
     cur = db.execute(
-        "INSERT INTO processes (name, status, created_at, start_at, due_at, payload) VALUES ('IMPORTUSER', 'queued', ?, ?, ?, ?)",
-        (now, now + delay / 2, now + delay, orjson.dumps(payload)),
+        "INSERT INTO processes (name, status, created_at, start_at, due_at, payload) VALUES (?, 'queued', ?, ?, ?, ?)",
+        (name, now, now + delay / 2, now + delay, orjson.dumps(payload)),
     )
     return int(cur.lastrowid)
 
@@ -222,12 +229,17 @@ def listing(db: sqlite3.Connection, query: dict[str, Any]) -> dict[str, Any]:
     return {"count": count, "processes": [public(row, now) for row in rows]}
 
 
-class ImportWorker(threading.Thread):
-    """Moves queued imports along and applies them when due."""
+# apply(store, process id, payload) -> the counters of info.import, or None if the process vanished
+Applier = Callable[[Store, int, dict[str, Any]], dict[str, int] | None]
 
-    def __init__(self, store: Store) -> None:
+
+class ImportWorker(threading.Thread):
+    """Moves queued imports along and applies them when due, each with the applier of its process name."""
+
+    def __init__(self, store: Store, appliers: dict[str, Applier]) -> None:
         super().__init__(name="brevo-imports", daemon=True)
         self.store = store
+        self.appliers = appliers
         self.wake = threading.Event()
         self.stopping = False
 
@@ -266,11 +278,11 @@ class ImportWorker(threading.Thread):
 
     def _complete(self, process_id: int) -> None:
         with self.store.tx() as db:
-            row = db.execute("SELECT payload FROM processes WHERE id=?", (process_id,)).fetchone()
+            row = db.execute("SELECT name, payload FROM processes WHERE id=?", (process_id,)).fetchone()
         if row is None:
             return
         try:
-            counters = apply(self.store, process_id, orjson.loads(row["payload"]))
+            counters = self.appliers[row["name"]](self.store, process_id, orjson.loads(row["payload"]))
         except Exception as exc:
             log.exception("import %s failed", process_id)
             with self.store.tx() as db:

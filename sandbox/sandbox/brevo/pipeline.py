@@ -1,8 +1,9 @@
 """The /v3 request pipeline every Brevo operation goes through.
 
 api-key check (401) -> rate limit of its scope (429) -> body size cap (400 out_of_range) -> JSON
-parse and OpenAPI validation (400) -> handler. Every response carries the scope's
-x-sib-ratelimit-* headers; an unknown path answers 404, a known path with another method 405.
+(or multipart/form-data) parse and OpenAPI validation (400) -> handler. Every response carries
+the scope's x-sib-ratelimit-* headers; an unknown path answers 404, a known path with another
+method 405.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import orjson
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -31,6 +34,7 @@ UNAUTHORIZED = {"code": "unauthorized", "message": "Key not found"}
 TOO_MANY = {"code": "too_many_requests", "message": "Too many requests"}
 BAD_JSON = "Input must be a valid JSON object"
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+MAX_FORM_PART = 64 * 1024 * 1024  # Starlette's 1 MB default would refuse a CSV sent as a plain field
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -77,7 +81,8 @@ def _operation_endpoint(account: Account, by_method: dict[str, Operation]) -> En
         operation = by_method[request.method]
         raw = await request.body()
         try:
-            status, body = await run_in_threadpool(_handle, account, request, operation, raw)
+            form = await _form_fields(request) if operation.multipart else None
+            status, body = await run_in_threadpool(_handle, account, request, operation, raw, form)
         except BrevoError as exc:
             status, body = exc.status, exc.body()
         except Exception:
@@ -88,11 +93,30 @@ def _operation_endpoint(account: Account, by_method: dict[str, Operation]) -> En
     return endpoint
 
 
-def _handle(account: Account, request: Request, operation: Operation, raw: bytes) -> Reply:
+async def _form_fields(request: Request) -> dict[str, bytes] | None:
+    """A multipart/form-data body's fields (files read whole), or None if it has another content type
+    (the spec validation then names the expected one)."""
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return None
+    try:
+        form = await request.form(max_part_size=MAX_FORM_PART)
+    except (HTTPException, MultiPartException):
+        raise BrevoError(400, "invalid_parameter", "The body is not valid multipart/form-data") from None
+    fields = {}
+    for name, value in form.multi_items():
+        fields[name] = value.encode() if isinstance(value, str) else await value.read()
+    return fields
+
+
+def _handle(
+    account: Account, request: Request, operation: Operation, raw: bytes, form: dict[str, bytes] | None = None
+) -> Reply:
     if operation.max_bytes is not None and len(raw) > operation.max_bytes:
         raise out_of_range(operation.too_large)
     body = None
-    if raw:
+    if operation.multipart:
+        body = form
+    elif raw:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -107,7 +131,10 @@ def _handle(account: Account, request: Request, operation: Operation, raw: bytes
             request.headers.get("content-type", "application/json"),
         )
         query = params["query"]
-    return operation.handler(Call(account, dict(request.path_params), query, body))
+    if operation.multipart and body is None:
+        raise BrevoError(400, "invalid_parameter", "The body must be multipart/form-data")
+    call = Call(account, dict(request.path_params), query, body, list(request.query_params.multi_items()))
+    return operation.handler(call)
 
 
 def _unknown_endpoint(account: Account, known: list[Route]) -> Endpoint:

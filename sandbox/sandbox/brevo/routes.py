@@ -23,6 +23,7 @@ class Operation:
     max_bytes: int | None = None  # larger bodies get 400 out_of_range before parsing
     too_large: str = ""
     validate: bool = True
+    multipart: bool = False  # the body is multipart/form-data: the handler gets {field: bytes}
 
 
 OPERATIONS: dict[str, dict[str, Operation]] = {
@@ -62,6 +63,16 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         "PUT": Operation(api.update_contact),
         "DELETE": Operation(api.delete_contact),
     },
+    "/companies": {"GET": Operation(api.list_companies), "POST": Operation(api.create_company)},
+    "/companies/import": {"POST": Operation(api.import_companies, multipart=True)},
+    "/companies/link-unlink/{id}": {"PATCH": Operation(api.link_unlink_company)},
+    "/companies/{id}": {
+        "GET": Operation(api.get_company),
+        "PATCH": Operation(api.update_company),
+        "DELETE": Operation(api.delete_company),
+    },
+    "/crm/attributes": {"POST": Operation(api.create_crm_attribute)},
+    "/crm/attributes/companies": {"GET": Operation(api.list_company_attributes)},
     "/processes": {"GET": Operation(api.list_processes)},
     "/processes/{processId}": {"GET": Operation(api.get_process)},
     "/events": {"POST": Operation(api.create_event)},
@@ -84,7 +95,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
 
 ADMIN_OPERATIONS: dict[str, dict[str, admin.AdminHandler]] = {
     # counts of contacts, lists, folders, list members, attributes, events, orders, order batches, processes,
-    # transactional log deletion requests
+    # transactional log deletion requests, companies, company-contact links, CRM attributes (custom)
     "/stats": {"GET": admin.stats},
     # ?limit&offset: contacts as GET /v3/contacts shows them, oldest first
     "/contacts": {"GET": admin.all_contacts},
@@ -100,6 +111,8 @@ ADMIN_OPERATIONS: dict[str, dict[str, admin.AdminHandler]] = {
     "/lists/{listId:int}/members": {"GET": admin.list_members},
     # every background process
     "/processes": {"GET": admin.all_processes},
+    # every company as GET /v3/companies shows it (attributes, linked contacts and deals), oldest first
+    "/companies": {"GET": admin.all_companies},
     # ?limit&offset: DELETE /v3/smtp/log/{identifier} requests, oldest first (identifier, kind, status, requested_at)
     "/smtp-log-deletions": {"GET": admin.smtp_log_deletions},
 }

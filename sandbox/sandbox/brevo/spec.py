@@ -20,7 +20,7 @@ import orjson
 import yaml
 
 SPEC_FILE = Path(__file__).with_name("openapi.yaml")
-OVERLAY_VERSION = "3"  # bump when the overlay changes (invalidates caches)
+OVERLAY_VERSION = "4"  # bump when the overlay changes (invalidates caches)
 
 SERVED_PATHS = (
     "/account",
@@ -40,6 +40,12 @@ SERVED_PATHS = (
     "/contacts/lists/{listId}/contacts/remove",
     "/processes",
     "/processes/{processId}",
+    "/companies",
+    "/companies/import",
+    "/companies/link-unlink/{id}",
+    "/companies/{id}",
+    "/crm/attributes",
+    "/crm/attributes/companies",
     "/events",
     "/orders/status",
     "/orders/status/batch",
@@ -48,6 +54,7 @@ SERVED_PATHS = (
     "/ecommerce/config/displayCurrency",
 )
 
+COMPANY_IMPORT_PROCESS = "COMPANY_IMPORT"  # a chosen name: the spec names no company import process
 _ERROR_MODEL = {"$ref": "#/components/schemas/errorModel"}
 _JSON_ERROR = {"content": {"application/json": {"schema": _ERROR_MODEL}}}
 
@@ -168,6 +175,20 @@ def _apply_overlay(spec: dict[str, Any]) -> None:
                 {"type": "array", "items": {"type": "integer", "format": "int64"}},
             ]
         }
+
+    # POST /companies/import answers a processId, and /processes is the only API for processes,
+    # but its name enum has no company import: the sandbox's name for one (a chosen name).
+    process_schema = paths["/processes/{processId}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    listing_schema = paths["/processes"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    for schema in (process_schema, listing_schema["properties"]["processes"]["items"]):
+        schema["properties"]["name"]["enum"].append(COMPANY_IMPORT_PROCESS)
+
+    # The prose documents 404 "Object does not exist"; link-unlink lists no 404 although its
+    # company may not exist (GET/PATCH/DELETE /companies/{id} list it).
+    paths["/companies/link-unlink/{id}"]["patch"]["responses"]["404"] = {
+        "description": "Company not found",
+        **_JSON_ERROR,
+    }
 
     # The prose documents 401 and 429 for every endpoint; the sandbox's chosen 404 for the
     # removed POST /contacts/batch.

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sandbox import clock
+from sandbox.brevo.errors import invalid
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contacts (
@@ -108,6 +109,35 @@ CREATE TABLE IF NOT EXISTS account (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS companies (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    attributes TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    modified_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS company_contacts (
+    company_seq INTEGER NOT NULL,
+    contact_id INTEGER NOT NULL,
+    PRIMARY KEY (company_seq, contact_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS company_contacts_contact ON company_contacts (contact_id);
+CREATE TABLE IF NOT EXISTS company_deals (
+    company_seq INTEGER NOT NULL,
+    deal_id TEXT NOT NULL,
+    PRIMARY KEY (company_seq, deal_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS crm_attributes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    object_type TEXT NOT NULL,
+    internal_name TEXT NOT NULL,
+    label TEXT NOT NULL,
+    type TEXT NOT NULL,
+    options TEXT,
+    description TEXT,
+    UNIQUE (object_type, internal_name)
+);
 """
 
 TABLES = (
@@ -122,6 +152,10 @@ TABLES = (
     "processes",
     "smtp_log_deletions",
     "account",
+    "companies",
+    "company_contacts",
+    "company_deals",
+    "crm_attributes",
 )
 
 DEFAULT_ATTRIBUTES = (("FIRSTNAME", "normal", "text"), ("LASTNAME", "normal", "text"), ("SMS", "normal", "text"))
@@ -131,6 +165,19 @@ DEFAULT_FOLDER = "Your first folder"
 def iso(ts: float) -> str:
     """Brevo's timestamp format, `YYYY-MM-DDTHH:mm:ss.SSSZ`."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_since(name: str, value: str | None) -> float | None:
+    """A `modifiedSince`-like query parameter as a timestamp (UTC unless it names its zone)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise invalid(f"{name} must be a date-time like YYYY-MM-DDTHH:mm:ss.SSSZ") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 class Store:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 # openapi-core and jsonschema are imported on first use: they take ~0.4 s, which the emulator
 # spends in a warm-up thread while the servers start.
 HOST = "https://api.brevo.com"
+# Formats of the spec openapi-core does not know and so refuses to unmarshal (its issue #515):
+# plain strings (GET /companies?linkedDealsIds is an `objectID`).
+UNKNOWN_FORMATS = {"objectID": str}
 RANGE_KEYWORDS = {
     "maximum",
     "minimum",
@@ -104,7 +107,7 @@ def check_request(
 def _parameters_unmarshaller() -> Any:
     from openapi_core.unmarshalling.request.unmarshallers import V30RequestParametersUnmarshaller
 
-    return V30RequestParametersUnmarshaller(openapi().spec)
+    return V30RequestParametersUnmarshaller(openapi().spec, extra_format_unmarshallers=UNKNOWN_FORMATS)
 
 
 @cache

@@ -282,6 +282,55 @@ class BrevoApi:
         response = self.http.call("GET", "/processes/{processId}", path_params={"processId": process_id})
         return ImportProcess.parse({"id": process_id, **self._ok(response, f"GET /processes/{process_id}")})
 
+    # -- companies (CRM; every call in Brevo's 100-requests-per-hour bucket) --------------------
+    def company_attributes(self) -> dict[str, str]:
+        """Company attributes: internal name -> type."""
+        body = self._ok(self.http.call("GET", "/crm/attributes/companies"), "GET /crm/attributes/companies")
+        items = body if isinstance(body, list) else []
+        return {str(a.get("internalName")): str(a.get("attributeTypeName") or "text") for a in items}
+
+    def create_company_attribute(self, label: str, attribute_type: str) -> None:
+        """Create a company attribute (Brevo derives its internal name from the label); an existing one is fine."""
+        response = self.http.call(
+            "POST", "/crm/attributes", json={"label": label, "attributeType": attribute_type, "objectType": "companies"}
+        )
+        if error_code(response.body) != "duplicate_parameter":
+            self._ok(response, f"creating company attribute {label!r}")
+
+    def import_companies(self, csv_text: str, *, link: bool) -> int:
+        """Create and update companies from CSV (`company_id` updates, `associated_contact` links contacts by
+        email or id, never unlinking); returns the import's process id."""
+        mapping = {"link_entities": link, "unlink_entities": False, "update_existing_records": True,
+                   "unset_empty_attributes": False}  # fmt: skip
+        files = {
+            "file": ("companies.csv", csv_text.encode(), "text/csv"),
+            "mapping": (None, orjson.dumps(mapping).decode(), "application/json"),
+        }
+        response = self.http.call("POST", "/companies/import", files=files)
+        return int(self._ok(response, "POST /companies/import")["processId"])
+
+    def companies_created_since(self, moment: float) -> Iterator[dict[str, Any]]:
+        """Companies created at or after `moment` (epoch seconds, Brevo's clock), oldest first."""
+        since = dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        page = 1
+        while True:
+            params = {"createdSince": since, "sort": "asc", "page": page, "limit": limits.COMPANIES_PAGE}
+            items = self._ok(self.http.call("GET", "/companies", params=params), "GET /companies").get("items") or []
+            yield from items
+            if len(items) < limits.COMPANIES_PAGE:
+                return
+            page += 1
+
+    def contact_id(self, kind: str, value: str) -> int | None:
+        """A contact's Brevo id by `kind` (email, ext_id); None when Brevo has no such contact."""
+        params = {"identifierType": IDENTIFIER_TYPES[kind]}
+        response = self.http.call("GET", "/contacts/{identifier}", path_params={"identifier": value}, params=params)
+        if response.status == 404:
+            return None
+        if not response.ok:
+            raise self._private_error(response, f"GET /contacts/{{{kind}}}")
+        return int((response.body or {})["id"])
+
     # -- events and orders --------------------------------------------------------------------
     def send_events(self, events: list[dict[str, Any]]) -> dict[int, str]:
         """Send up to 200 events; returns the 0-based indexes Brevo refused (a 207) with its reasons.

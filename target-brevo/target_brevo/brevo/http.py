@@ -150,6 +150,7 @@ class BrevoHttp:
         params: dict[str, Any] | None = None,
         json: Any = None,
         body: bytes | None = None,
+        files: dict[str, Any] | None = None,
     ) -> Response:
         path = template.format(**{k: quote(str(v), safe="") for k, v in (path_params or {}).items()})
         url = self.api_url + path
@@ -161,7 +162,15 @@ class BrevoHttp:
             self._pace(bucket)
             self.stats.calls[label] += 1
             try:
-                raw = self.session.request(method, url, params=params, data=data, timeout=self.policy.timeout)
+                raw = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    files=files,
+                    headers={"content-type": None} if files else None,  # requests sets the multipart boundary
+                    timeout=self.policy.timeout,
+                )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 failures += 1
                 self._backoff(label, failures, type(exc).__name__, BrevoError(f"{label}: no answer"))

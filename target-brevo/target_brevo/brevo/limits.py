@@ -12,4 +12,5 @@ CONTACTS_PER_LIST_CALL = 150
 LISTS_PAGE = 50
 FOLDERS_PAGE = 50
 PROCESSES_PAGE = 50
+COMPANIES_PAGE = 100  # GET /companies has no documented maximum: pages Brevo will surely serve
 CONTACTS_PAGE = 1000  # GET /contacts pages hold 1000 (a list's own contacts endpoint only 500)

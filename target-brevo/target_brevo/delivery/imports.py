@@ -93,7 +93,7 @@ class ContactImports:
             process_id = self.api.import_contacts(part, list_ids, update=update)
             self.report.count(report_as, "import_requests")
             if process_id is not None:
-                self._track(process_id, len(part), report_as)
+                self.track(process_id, len(part), report_as)
             return len(part)
 
         def refuse(line: bytes, reason: str) -> None:
@@ -108,7 +108,8 @@ class ContactImports:
             on_split=lambda: self.report.count(report_as, "import_splits"),
         )
 
-    def _track(self, process_id: int, rows: int, report_as: str) -> None:
+    def track(self, process_id: int, rows: int, report_as: str) -> None:
+        """Wait for this process (a contact or company import) with the others at the next `settle`."""
         now = time.monotonic()
         self._queue_end = max(self._queue_end, now) + self.expected_seconds(rows)
         self.outstanding[process_id] = _Outstanding(process_id, rows, report_as, now, self._queue_end)

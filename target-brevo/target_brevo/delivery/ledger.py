@@ -14,6 +14,9 @@ it when the process ends, however it ends, so "is the owner of this claim still 
 clock and no heartbeat. SQLite's WAL and `flock` both need the processes on one host (a local disk or
 one volume of one node), which is how a streaming and an export target share a ledger.
 
+Companies. `companies` keeps the Brevo id of each group's company and a fingerprint of what was sent (name and
+attributes), `company_members` the contacts linked to it, so a re-run sends only what changed.
+
 Cohort deltas. `list_changes` keeps, per list and contact, the last membership change applied (in or
 out, when Amplitude computed it, and its message id), so a repeated message and a change older than
 the one applied are skipped.
@@ -48,6 +51,18 @@ CREATE TABLE IF NOT EXISTS deliveries (
     owner TEXT,
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS companies (
+    company_key TEXT PRIMARY KEY,
+    company_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    updated_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS company_members (
+    company_key TEXT NOT NULL,
+    contact TEXT NOT NULL,
+    PRIMARY KEY (company_key, contact)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS company_members_by_contact ON company_members(contact);
 CREATE TABLE IF NOT EXISTS list_changes (
     list_id INTEGER NOT NULL,
     contact TEXT NOT NULL,
@@ -295,9 +310,44 @@ class Ledger:
             )
 
     def forget_contacts(self, contacts: list[str]) -> None:
-        """Drop the list changes recorded for these contact keys (`e:<email>`, `x:<ext_id>`): an erased person."""
+        """Drop what is recorded of these contact keys (`e:<email>`, `x:<ext_id>`): an erased person."""
         with self._write() as db:
-            db.executemany("DELETE FROM list_changes WHERE contact=?", [(contact,) for contact in contacts])
+            for table in ("list_changes", "company_members"):
+                db.executemany(f"DELETE FROM {table} WHERE contact=?", [(contact,) for contact in contacts])
+
+    # -- companies ----------------------------------------------------------------------------
+    def companies(self, keys: list[str]) -> dict[str, tuple[str, str]]:
+        """company key -> (Brevo company id, fingerprint) of the companies already delivered."""
+        found: dict[str, tuple[str, str]] = {}
+        with self._lock:
+            for start in range(0, len(keys), _PAGE):
+                part = keys[start : start + _PAGE]
+                rows = self._db.execute(
+                    "SELECT company_key, company_id, fingerprint FROM companies "
+                    f"WHERE company_key IN ({','.join('?' * len(part))})",
+                    part,
+                )
+                found.update({key: (company_id, fingerprint) for key, company_id, fingerprint in rows})
+        return found
+
+    def linked_members(self, key: str) -> set[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT contact FROM company_members WHERE company_key=?", (key,))
+            return {row[0] for row in rows}
+
+    def record_company(self, key: str, company_id: str, fingerprint: str, members: Iterable[str]) -> None:
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO companies(company_key, company_id, fingerprint, updated_at) VALUES (?,?,?,?) "
+                "ON CONFLICT(company_key) DO UPDATE SET company_id=excluded.company_id, "
+                "fingerprint=excluded.fingerprint, updated_at=excluded.updated_at",
+                (key, company_id, fingerprint, now),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO company_members(company_key, contact) VALUES (?,?)",
+                [(key, member) for member in members],
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -23,7 +23,9 @@ from target_brevo.validation import validator_for
 #: The order sinks are flushed in: contacts before anything that needs them to exist.
 #: Deletions come after every sink that may deliver a contact: what the run delivered before a person's
 #: erasure is erased with them, never re-created after it.
-FLUSH_ORDER = ("contacts", "lists", "list_members", "list_changes", "events", "orders", "deletions", "skipped")
+FLUSH_ORDER = (
+    "contacts", "companies", "lists", "list_members", "list_changes", "events", "orders", "deletions", "skipped",
+)  # fmt: skip
 
 
 def flush_rank(sink: Any) -> int:

@@ -1,0 +1,1 @@
+"""Companies: Amplitude groups (accounts) as Brevo companies, with their contacts linked."""
