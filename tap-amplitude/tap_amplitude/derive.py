@@ -1,4 +1,5 @@
-"""From one exported event: the typed `events` record and its share of `users` (its `revenue` record: revenue.py)."""
+"""From one exported event: the typed `events` record and its share of `users` and `groups` (its `revenue` record:
+revenue.py)."""
 
 from __future__ import annotations
 
@@ -249,3 +250,134 @@ class UserAggregator:
                 "window_start": self.window_start,
                 "window_end": self.window_end,
             }
+
+
+# -- groups ------------------------------------------------------------------------------------------
+
+# The export's inner shapes of `groups` and `group_properties` are UNCONFIRMED; both readings are accepted, per
+# group type:
+# - `groups`: `{group_type: [group_value, ...]}` (the sandbox's form) or `{group_type: group_value}`. Values are
+#   strings (numbers are taken as their text); empty ones are skipped.
+# - `group_properties`: nested `{group_type: {group_value: {properties}}}` (the sandbox's form: an entry per group
+#   the event carries) when one of the event's group values of that type is a key holding an object; else flat
+#   `{group_type: {properties}}`, applied to the event's one group of that type. A flat object is skipped when
+#   the event carries several groups of the type (whose would it be?) or when it holds only objects (the nested
+#   form naming other groups than the event's).
+GROUP_IDENTIFY = "$groupidentify"  # changes its groups' properties; its sender does not become a member
+
+
+def group_values(value: Any) -> list[str]:
+    """An event's values of one group type, as text, each once."""
+    values: list[str] = []
+    for item in value if isinstance(value, list) else (value,):
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            continue
+        text = item if isinstance(item, str) else str(item)
+        if text and text not in values:
+            values.append(text)
+    return values
+
+
+def properties_by_group(values: list[str], properties: Any) -> dict[str, dict[str, Any]]:
+    """The non-empty properties `group_properties[group_type]` gives each of the event's `values` (see above)."""
+    if not isinstance(properties, dict) or not properties:
+        return {}
+    if any(isinstance(properties.get(value), dict) for value in values):
+        return {value: found for value in values if isinstance(found := properties.get(value), dict) and found}
+    if len(values) == 1 and not all(isinstance(item, dict) for item in properties.values()):
+        return {values[0]: properties}
+    return {}
+
+
+class _Member(msgspec.Struct, gc=False):
+    """A user seen in a group: the latest non-null user_id and email (by event time)."""
+
+    seen: str
+    user_id: str | None
+    email: str | None
+
+
+class _Group(msgspec.Struct, gc=False):
+    first_seen: str
+    last_seen: str
+    properties_seen: str = ""
+    properties: dict[str, Any] | None = None
+    members: dict[int, _Member] = msgspec.field(default_factory=dict)
+
+
+class GroupAggregator:
+    """Per (group_type, group_value), the window's latest group properties, first and last event time, and the
+    users whose events carried the group; memory grows with the distinct groups and their members in the window,
+    not with events."""
+
+    def __init__(self, window_first: datetime, window_end: datetime) -> None:
+        self.window_start = iso(window_first)
+        self.window_end = iso(window_end)
+        self._groups: dict[tuple[str, str], _Group] = {}
+
+    def add(self, event: Any) -> None:
+        """Count a decoded `ExportedEvent` (timestamps already RFC 3339, so they order as text)."""
+        groups = event.groups
+        if not groups:
+            return
+        when = event.event_time or event.server_upload_time or ""
+        all_properties = event.group_properties if isinstance(event.group_properties, dict) else {}
+        amplitude_id = event.amplitude_id if event.event_type != GROUP_IDENTIFY else None
+        user_id = event.user_id
+        email = (event.user_properties or {}).get("email") if amplitude_id is not None else None
+        if not isinstance(email, str) or not email:
+            email = None
+        for group_type, raw_values in groups.items():
+            if not isinstance(group_type, str) or not group_type:
+                continue
+            values = group_values(raw_values)
+            if not values:
+                continue
+            properties = properties_by_group(values, all_properties.get(group_type))
+            for value in values:
+                key = (group_type, value)
+                group = self._groups.get(key)
+                if group is None:
+                    group = self._groups[key] = _Group(when, when)
+                elif when > group.last_seen:
+                    group.last_seen = when
+                elif when < group.first_seen:
+                    group.first_seen = when
+                if (found := properties.get(value)) is not None and (
+                    group.properties is None or when >= group.properties_seen
+                ):
+                    group.properties, group.properties_seen = found, when
+                if amplitude_id is not None:
+                    _add_member(group.members, amplitude_id, when, user_id, email)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        for (group_type, group_value), group in self._groups.items():
+            yield {
+                "group_type": group_type,
+                "group_value": group_value,
+                "group_properties": group.properties,
+                "first_seen": group.first_seen or None,
+                "last_seen": group.last_seen or None,
+                "members": [
+                    {"amplitude_id": amplitude_id, "user_id": member.user_id, "email": member.email}
+                    for amplitude_id, member in sorted(group.members.items())
+                ],
+                "window_start": self.window_start,
+                "window_end": self.window_end,
+            }
+
+
+def _add_member(
+    members: dict[int, _Member], amplitude_id: int, when: str, user_id: str | None, email: str | None
+) -> None:
+    """The newest event's user_id and email win, except its nulls; an older event only fills what is still null."""
+    member = members.get(amplitude_id)
+    if member is None:
+        members[amplitude_id] = _Member(when, user_id, email)
+    elif when >= member.seen:
+        member.seen = when
+        member.user_id = user_id or member.user_id
+        member.email = email or member.email
+    else:
+        member.user_id = member.user_id or user_id
+        member.email = member.email or email

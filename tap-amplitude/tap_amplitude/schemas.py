@@ -63,6 +63,34 @@ USERS = th.PropertiesList(
     th.Property("window_end", th.DateTimeType, required=True, description="End of the window (exclusive)"),
 ).to_dict()
 
+GROUPS = th.PropertiesList(
+    th.Property("group_type", th.StringType, required=True, description="e.g. company"),
+    th.Property("group_value", th.StringType, required=True, description="The group (account) id"),
+    th.Property(
+        "group_properties",
+        _OPEN_OBJECT,
+        description="The latest non-empty group properties in the window, by event time",
+    ),
+    th.Property(
+        "first_seen", th.DateTimeType, description="Earliest time of an event carrying the group in the window"
+    ),
+    th.Property("last_seen", th.DateTimeType, description="Latest time of an event carrying the group in the window"),
+    th.Property(
+        "members",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("amplitude_id", th.IntegerType, required=True),
+                th.Property("user_id", th.StringType),
+                th.Property("email", th.StringType, description="user_properties.email of the member's latest event"),
+            )
+        ),
+        required=True,
+        description="The distinct users whose events carried the group in the window",
+    ),
+    th.Property("window_start", th.DateTimeType, required=True, description="First hour of the window"),
+    th.Property("window_end", th.DateTimeType, required=True, description="End of the window (exclusive)"),
+).to_dict()
+
 COHORTS = th.PropertiesList(
     th.Property("id", th.StringType, required=True),
     th.Property("name", th.StringType),
@@ -143,4 +171,45 @@ DELETIONS = th.PropertiesList(
         description="The project id, as Amplitude sends it",
     ),
     th.Property("active_scrub_done_date", th.DateType, description="Set once the job is done"),
+).to_dict()
+
+_CHART_FETCH = (
+    th.Property("chart_id", th.StringType, required=True, description="The saved chart's id (chart_ids)"),
+    th.Property(
+        "fetched_day",
+        th.DateType,
+        required=True,
+        description="Amplitude's UTC day of the fetch: a re-run on the same day replaces that day's result",
+    ),
+    th.Property("fetched_at", th.DateTimeType, required=True, description="When the result was fetched"),
+    th.Property("endpoint", th.StringType, required=True, description="query or csv: the endpoint that answered"),
+)
+
+CHART_RESULTS = th.PropertiesList(
+    *_CHART_FETCH,
+    th.Property(
+        "raw",
+        _OPEN_OBJECT,
+        required=True,
+        description='The response as Amplitude sent it: {"data": {series, seriesLabels, seriesCollapsed, xValues, '
+        '...}} from /query, {"data": "<CSV text>"} from /csv',
+    ),
+).to_dict()
+
+CHART_SERIES = th.PropertiesList(
+    *_CHART_FETCH,
+    th.Property("series_index", th.IntegerType, required=True, description="The series' position in the result"),
+    th.Property(
+        "series_label",
+        th.StringType,
+        description='The series label as text: an index ("0"), group-by values ("France; iOS"), a step or a day',
+    ),
+    th.Property("x_index", th.IntegerType, required=True, description="The x value's position in the result"),
+    th.Property("x_value", th.StringType, required=True, description="The x value, usually a day (YYYY-MM-DD)"),
+    th.Property("value", th.NumberType, description="Null where Amplitude gives none (e.g. retention still to come)"),
+    th.Property(
+        "series_total",
+        th.NumberType,
+        description="The series over the chart's whole range (seriesCollapsed; null from /csv)",
+    ),
 ).to_dict()

@@ -1,5 +1,5 @@
-"""The tap's streams. `events` drives one pass over each export window; `users` and `revenue` are its
-children, fed from the same download, so each hour is downloaded once whichever of the three are selected."""
+"""The tap's streams. `events` drives one pass over each export window; `users`, `revenue` and `groups` are its
+children, fed from the same download, so each hour is downloaded once whichever of them are selected."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
 from tap_amplitude import schemas
+from tap_amplitude.charts import DEFAULT_MAX_WAIT, DEFAULT_RETRY_WAIT, ChartFetcher, result_record, series_records
 from tap_amplitude.client import AmplitudeClient, AmplitudeError
 from tap_amplitude.cohorts import CohortDownloader, cohort_record, list_cohorts, member_value, select_cohorts
-from tap_amplitude.derive import UserAggregator
+from tap_amplitude.derive import GroupAggregator, UserAggregator
 from tap_amplitude.events import EventDecoder, event_record
 from tap_amplitude.export import Download, Exporter
 from tap_amplitude.hours import HOUR, floor_hour, iso, newest_exportable_hour, plan_windows
@@ -94,6 +95,7 @@ class EventsStream(TypedRecordsStream):
             "events": 0,
             "users": 0,
             "revenue": 0,
+            "groups": 0,
             "read": 0,
             "filtered": 0,
             "windows": 0,
@@ -135,6 +137,11 @@ class EventsStream(TypedRecordsStream):
                 return child  # type: ignore[return-value]
         return None
 
+    def _window_children(self) -> bool:
+        """Whether a stream derived per window (`users`, `groups`) is selected: a window's hours are then re-read
+        after an interruption (`users_window_start` in state, named before `groups` existed)."""
+        return self._child("users") is not None or self._child("groups") is not None
+
     def _emit(
         self, name: str, records: Sequence[dict[str, Any]] | Iterator[dict[str, Any]], context: dict[str, str]
     ) -> int:
@@ -155,7 +162,7 @@ class EventsStream(TypedRecordsStream):
             raise AmplitudeError("start_date is required")
         bookmark = floor_hour(start)
         users_from = None
-        if self._child("users") is not None and (pending := self.stream_state.get("users_window_start")):
+        if self._window_children() and (pending := self.stream_state.get("users_window_start")):
             users_from = min(floor_hour(datetime.fromisoformat(pending)), bookmark)
         server_now, clock_source = self.server_now()
         latency = int(self.config.get("export_latency_hours", 2))
@@ -194,7 +201,7 @@ class EventsStream(TypedRecordsStream):
         t = self.totals
         self.logger.info(
             "Export summary: %d windows (%d empty, %d splits, %d downloads, %.1f MB), %d events read, %d filtered "
-            "out; emitted events=%d users=%d revenue=%d in %.1f s (%.0f events/s)",
+            "out; emitted events=%d users=%d revenue=%d groups=%d in %.1f s (%.0f events/s)",
             t["windows"],
             t["empty_windows"],
             exporter.splits,
@@ -205,6 +212,7 @@ class EventsStream(TypedRecordsStream):
             t["events"],
             t["users"],
             t["revenue"],
+            t["groups"],
             elapsed,
             t["read"] / elapsed if elapsed else 0,
         )
@@ -222,6 +230,8 @@ class EventsStream(TypedRecordsStream):
         as_dict = self.direct_output is None
         revenue_record = self.revenue_reader.record if self._child("revenue") is not None else None
         users = UserAggregator(window.first, window.end) if self._child("users") is not None else None
+        groups = GroupAggregator(window.first, window.end) if self._child("groups") is not None else None
+        per_window = users is not None or groups is not None
         started = time.monotonic()
         read = filtered = emitted = revenue_count = 0
         self.totals["windows"] += 1
@@ -243,6 +253,8 @@ class EventsStream(TypedRecordsStream):
                                 continue
                             if users is not None:
                                 users.add(event)
+                            if groups is not None:
+                                groups.add(event)
                             if replay:
                                 continue
                             emitted += 1
@@ -252,13 +264,14 @@ class EventsStream(TypedRecordsStream):
                                 yield event_record(event) if as_dict else event
                     if not replay:
                         revenue_count += self._emit("revenue", revenue, {"hour": iso(hour)})
-                        self._commit(hour + HOUR, window.first if users is not None else None)
-        user_count = 0
+                        self._commit(hour + HOUR, window.first if per_window else None)
+        user_count = group_count = 0
+        window_context = {"window_start": iso(window.first), "window_end": iso(window.end)}
         if users is not None:
-            user_count = self._emit(
-                "users", users.records(), {"window_start": iso(window.first), "window_end": iso(window.end)}
-            )
-        if window.end > bookmark or users is not None:
+            user_count = self._emit("users", users.records(), window_context)
+        if groups is not None:
+            group_count = self._emit("groups", groups.records(), window_context)
+        if window.end > bookmark or per_window:
             self._commit(max(window.end, bookmark), None if window.end >= bookmark else window.end)
         seconds = time.monotonic() - started
         self.totals["read"] += read
@@ -269,7 +282,7 @@ class EventsStream(TypedRecordsStream):
         # Empty windows (before a project's first event, say) are counted in the summary, listed at debug level.
         self.logger.log(
             logging.DEBUG if download.archive is None else logging.INFO,
-            "Exported %s (%d h): %s; %d events read, %d filtered out, %d new; users=%d revenue=%d; "
+            "Exported %s (%d h): %s; %d events read, %d filtered out, %d new; users=%d revenue=%d groups=%d; "
             "downloaded in %.2f s, read in %.2f s (%.0f events/s)",
             window,
             window.hours,
@@ -279,6 +292,7 @@ class EventsStream(TypedRecordsStream):
             emitted,
             user_count,
             revenue_count,
+            group_count,
             download.seconds,
             seconds,
             read / seconds if seconds else 0,
@@ -326,6 +340,16 @@ class UsersStream(DerivedStream):
     name = "users"
     schema = schemas.USERS
     primary_keys = ("amplitude_id",)
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
+
+
+class GroupsStream(DerivedStream):
+    """One record per group (account) seen in an export window: latest group properties, first and last seen,
+    the users whose events carried it (see derive.py for the shapes of `groups` and `group_properties`)."""
+
+    name = "groups"
+    schema = schemas.GROUPS
+    primary_keys = ("group_type", "group_value")
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
 
 
@@ -471,3 +495,52 @@ class DeletionsStream(AmplitudeStream):
                 count += 1
                 yield record
         self.logger.info("Deletion jobs: %d records from %d requests", count, jobs.requests)
+
+
+class ChartResultsStream(AmplitudeStream):
+    """One record per saved chart of `chart_ids` per run: the result as Amplitude sent it. Charts are recomputed
+    on every query, so each run fetches them all again (full table); a re-run on the same day replaces that day's
+    record. The flattened series go to `chart_series` from the same fetch (each query spends the cost budget)."""
+
+    name = "chart_results"
+    schema = schemas.CHART_RESULTS
+    primary_keys = ("chart_id", "fetched_day")
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
+
+    def get_records(self, context: Any) -> Iterator[dict[str, Any]]:
+        chart_ids = list(dict.fromkeys(self.config.get("chart_ids") or ()))
+        if not chart_ids:
+            self.logger.info("Chart results: no chart_ids set, nothing to fetch")
+            return
+        fetcher = ChartFetcher(
+            self.client,
+            retry_wait=float(self.config.get("chart_retry_wait_seconds", DEFAULT_RETRY_WAIT)),
+            max_wait=float(self.config.get("chart_max_wait_seconds", DEFAULT_MAX_WAIT)),
+        )
+        series = next((child for child in self.child_streams if isinstance(child, ChartSeriesStream)), None)
+        for chart_id in chart_ids:
+            result = fetcher.fetch(str(chart_id))
+            fetched_at = self.client.server_now()[0]
+            rows = series_records(result, fetched_at)
+            if series is not None:
+                series.pending = iter(rows)
+            self.logger.info("Chart %s: fetched from /%s, %d series points", chart_id, result.endpoint, len(rows))
+            yield result_record(result, fetched_at)
+        self.logger.info(
+            "Chart results: %d charts; %d HTTP 429 (cost budget or concurrency), %.1f s spent waiting them out",
+            len(chart_ids), fetcher.rate_limited, fetcher.waited,
+        )  # fmt: skip
+
+    def get_child_context(self, record: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"chart_id": record["chart_id"]}
+
+
+class ChartSeriesStream(DerivedStream):
+    """A chart result's series, flattened: one record per (chart, fetch day, series, x value), handed over by
+    `chart_results` from the same fetch."""
+
+    name = "chart_series"
+    schema = schemas.CHART_SERIES
+    parent_stream_type = ChartResultsStream  # type: ignore[assignment]
+    primary_keys = ("chart_id", "fetched_day", "series_index", "x_value")
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY

@@ -9,6 +9,7 @@ from singer_sdk import Stream, Tap, metrics
 from singer_sdk import typing as th
 
 from tap_amplitude import streams
+from tap_amplitude.charts import DEFAULT_MAX_WAIT, DEFAULT_RETRY_WAIT
 from tap_amplitude.client import CredentialsError
 from tap_amplitude.logs import quiet_sdk
 from tap_amplitude.output import SingerOutput
@@ -19,10 +20,13 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
     streams.EventsStream,
     streams.UsersStream,
     streams.RevenueStream,
+    streams.GroupsStream,
     streams.CohortsStream,
     streams.CohortMembersStream,
     streams.EventTypesStream,
     streams.DeletionsStream,
+    streams.ChartResultsStream,
+    streams.ChartSeriesStream,
 )
 
 
@@ -32,8 +36,8 @@ _NUMBER = th.CustomType({"type": ["number", "string"], "pattern": r"^-?[0-9]+(\.
 
 
 class TapAmplitude(Tap):
-    """Amplitude events (Export API), users and revenue derived from them, cohorts, cohort members, event types,
-    deletion jobs (User Privacy API)."""
+    """Amplitude events (Export API), users, revenue and groups derived from them, cohorts, cohort members, event
+    types, deletion jobs (User Privacy API), saved chart results (Dashboard REST API)."""
 
     name = "tap-amplitude"
     package_name = "tap-amplitude-export"  # the distribution's name (for the version in logs and --about)
@@ -153,6 +157,25 @@ class TapAmplitude(Tap):
             description="Days before the deletions bookmark (the newest job day seen) that every run lists again, "
             "so jobs re-emerge with their new status (staging, submitted, done: up to about 35 days after the "
             "request). Each run lists jobs up to 31 days after today (Amplitude's clock).",
+        ),
+        th.Property(
+            "chart_ids",
+            th.ArrayType(th.StringType),
+            description="Saved charts (ids, as in the chart's URL) whose results chart_results and chart_series fetch "
+            "on every run, from /api/3/chart/{id}/query, else /csv. Default: none (the streams emit nothing).",
+        ),
+        th.Property(
+            "chart_retry_wait_seconds",
+            _NUMBER,
+            default=DEFAULT_RETRY_WAIT,
+            description="First wait after a chart query's HTTP 429 (the Dashboard API's cost budget, 1,000 per "
+            "5 minutes per project, or its 5 concurrent requests); doubles up to 300. Retry-After wins if longer.",
+        ),
+        th.Property(
+            "chart_max_wait_seconds",
+            _NUMBER,
+            default=DEFAULT_MAX_WAIT,
+            description="Seconds one chart may spend waiting out HTTP 429s before the run fails.",
         ),
         th.Property(
             "request_timeout",

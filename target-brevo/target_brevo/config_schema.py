@@ -31,6 +31,8 @@ DELETION_STATUSES = ("staging", "submitted", "done")
 WITHDRAWAL_ACTIONS = ("blocklist", "none")
 
 _STRING_MAP = th.ObjectType(additional_properties=th.StringType)
+# Path -> name; Meltano passes dotted keys as nested objects (`{user_properties: {plan: PLAN}}`).
+_PATH_MAP = th.ObjectType(additional_properties=th.CustomType({"type": ["string", "object"]}))
 _PATHS = th.CustomType({"type": ["string", "array", "null"], "items": {"type": "string"}})
 # A number, or its text: Meltano 4.4 cannot pass `kind: decimal` values set from the environment, so
 # meltano.yml declares these settings as text and the target reads both forms.
@@ -110,7 +112,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "property_mapping",
-        th.ObjectType(additional_properties=th.CustomType({"type": ["string", "object"]})),
+        _PATH_MAP,
         description="Record property or dotted path -> Brevo attribute (e.g. `first_name: FIRSTNAME`, "
         "`phone: SMS`, `user_properties.plan: PLAN`). Target `email` sets the email identity. Nested "
         "objects read as paths (`{user_properties: {plan: PLAN}}` = `user_properties.plan: PLAN`), which "
@@ -302,9 +304,10 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "company_mapping",
-        _STRING_MAP,
+        _PATH_MAP,
         description="Group record path -> Brevo company attribute (internal name, e.g. "
-        "`group_properties.plan: plan`). Missing attributes are created (text, number or boolean by the value).",
+        "`group_properties.plan: plan`; nested objects read as paths, as in `property_mapping`). Missing "
+        "attributes are created (text, number or boolean by the value).",
     ),
     th.Property(
         "company_group_types",

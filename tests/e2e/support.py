@@ -47,7 +47,11 @@ class Pipeline:
             timeout=timeout,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"meltano {' '.join(args)} exited {result.returncode}:\n{result.stderr[-6000:]}")
+            log = self.workdir / "meltano-failed.log"
+            log.write_text(result.stderr)
+            raise AssertionError(
+                f"meltano {' '.join(args)} exited {result.returncode} (whole log: {log}):\n{result.stderr[-6000:]}"
+            )
         return result
 
     def start(self, *args: str, **env: str) -> subprocess.Popen[str]:

@@ -43,6 +43,7 @@ def seeded_sandbox(sandbox_session):
             country="France",
             city="Paris",
             language="fr",
+            groups={"company": "acct-1"},
         ),
         when=at(1.5),
     )
@@ -50,7 +51,9 @@ def seeded_sandbox(sandbox_session):
     upload_cohort(sandbox, "Standard", ["user-0000", "user-0001"])
     sandbox.configure("amplitude", cohort_request_seconds=0.2)
     set_clock(sandbox, at(6))
-    CONFIG.update(base_config(sandbox, cohort_properties=["email"]))
+    chart = {"id": "standard", "type": "segmentation", "params": {"events": ["_active"], "range": {"last_days": 1}}}
+    sandbox.admin("POST", "amplitude/charts", json=chart)  # for chart_results and chart_series
+    CONFIG.update(base_config(sandbox, cohort_properties=["email"], chart_ids=["standard"]))
     yield sandbox
     sandbox.reset()
 

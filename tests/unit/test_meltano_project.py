@@ -84,6 +84,8 @@ def test_the_base_config_holds_no_demo_values() -> None:
             "attribute_types",
             "cohort_ids",
             "revenue_event_types",
+            "chart_ids",
+            "company_mapping",
         ):
             assert key not in config, f"{name}: {key} belongs in an environment (demo) or to the user"
 

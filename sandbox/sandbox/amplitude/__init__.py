@@ -19,15 +19,18 @@ Settings (`GET/PATCH /_sandbox/amplitude/config`, or `sandbox serve --set amplit
 | `cohort_request_seconds` | 3 | how long a cohort download request stays 202 `JOB INPROGRESS` |
 | `cohort_redirect_rows` | 10000 | cohort `/file` above this many rows -> 302 to a pre-signed-style URL |
 | `cohort_url_ttl_seconds` | 60 | that URL's `X-Amz-Expires`; 403 afterwards |
-| `rate_limit_scale` | 1.0 | multiplier on every rate limit (5 concurrent, 360/h user queries, 60/10 min cohort requests, 1000 eps per device/user, 1/s privacy requests) |
+| `rate_limit_scale` | 1.0 | multiplier on every rate limit (5 concurrent, 360/h user queries, 60/10 min cohort requests, 1000 eps per device/user, 1/s privacy requests, the chart cost budget) |
 | `insert_id_window_days` | 7 | a repeated device_id + insert_id within this window is dropped |
 | `key_region` | any | data center the key pair belongs to (`any`, `us`, `eu`); the other one answers 403 `Invalid API Key` (ingestion: 400 `Invalid API key`), like a key used against the wrong region |
 | `api_delay_ms` | 0 | simulated processing time of every REST API request, spent holding a concurrency slot |
+| `chart_query_removed` | 0 | 1 makes `GET /api/3/chart/{id}/query` answer a plain 404, as if retired (clients fall back to `/csv`) |
 
 Admin routes under `/_sandbox/amplitude/`: `GET stats` (row counts per region);
 `POST corrupt-gzip {"hour": "YYYYMMDDTHH", "region": "us", "count": 1}` makes the next `count`
 exports that contain that hour carry a corrupt gzip member for it inside a valid zip
-(`GET` lists, `DELETE` clears); `POST seed` (see `seed.py`).
+(`GET` lists, `DELETE` clears); `POST seed` (see `seed.py`); `POST/GET charts`, `DELETE charts/{id}`: saved
+charts, whose results `GET /api/3/chart/{id}/query` and `/csv` compute from the stored events, each query
+charged against the cost budget (1,000 per 5 minutes, 108,000 per hour; see `chart_api.py`, `charts.py`).
 
 Streaming destinations (reference: amplitude-streaming-and-privacy.md §1, §2; details in
 `webhooks_admin.py`), per data center (`region`): `POST/GET/DELETE destinations/webhook` (Webhooks
@@ -44,11 +47,16 @@ job due 7 days out), `GET /api/2/deletions/users?start_day=&end_day=` (at most 1
 `staging`, then `submitted` 3 days before their day, `done` 5 days after it; 1 request/s and at most
 8 running jobs per project (429 beyond either).
 
+Groups (Accounts add-on; details and the chosen export shape in `groups.py`): `POST`/`GET /groupidentify`
+on both ingest hosts and `$groupidentify` events set group properties per (group_type, group_value);
+events carry their groups and the groups' properties at ingestion in the export. `GET groups` (admin)
+lists every group per region with its properties and last update time; `stats` counts them.
+
 Every server-assigned time (server_upload_time, server_received_time, processed_time, cohort
 times, the export latency horizon, rate-limit windows, link expiry) reads the sandbox clock.
 
 Where things are: `routes.py` lists every endpoint (path -> method -> handler), handled in
-`export.py`, `cohorts.py`, `users.py`, `privacy.py`, `ingest.py` and, for admin ones, `admin.py` and
+`export.py`, `cohorts.py`, `users.py`, `privacy.py`, `ingest.py`, `chart_api.py` and, for admin ones, `admin.py` and
 `webhooks_admin.py`; the streaming destinations are `webhooks.py` (per region, fed by ingestion and the
 cohort cadence), `destinations.py` (settings), `streaming.py` and `cohort_webhooks.py` (payloads),
 `pushes.py` (delivery, retries, log);

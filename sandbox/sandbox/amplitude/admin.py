@@ -10,7 +10,7 @@ from starlette.responses import Response
 from sandbox.amplitude.export import parse_hour
 from sandbox.amplitude.organization import Organization
 from sandbox.amplitude.project import Project
-from sandbox.amplitude.wire import json_response
+from sandbox.amplitude.wire import json_response, wire_time
 
 CORRUPT_GZIP_USAGE = 'expected {"hour": "YYYYMMDDTHH", "region": "us"|"eu", "count": n >= 1}'
 
@@ -57,3 +57,16 @@ async def _corrupt_gzip_rule(
     if hour is None or count < 1:
         return None
     return body, project, hour, count
+
+
+async def groups(organization: Organization, request: Request) -> Response:
+    """Every group per region: its properties now and when they were last updated (sandbox clock)."""
+    return json_response(
+        {
+            region: [
+                {"group_type": t, "group_value": v, "group_properties": props, "updated_time": wire_time(at)}
+                for t, v, props, at in p.store.groups()
+            ]
+            for region, p in organization.projects.items()
+        }
+    )

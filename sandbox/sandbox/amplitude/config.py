@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "insert_id_window_days": 7,
     "api_delay_ms": 0,
     "key_region": "any",
+    "chart_query_removed": 0,
 }
 KEY_REGIONS = ("any", "us", "eu")
 

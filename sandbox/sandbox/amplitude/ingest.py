@@ -1,10 +1,11 @@
-"""Ingestion: HTTP V2 `POST /2/httpapi`, `POST /batch` and `/identify` (reference §6).
+"""Ingestion: HTTP V2 `POST /2/httpapi`, `POST /batch`, `/identify` (reference §6) and `/groupidentify`.
 
 Validation follows Amplitude's documented rules; by the chosen convention one invalid event rejects
 the whole request (nothing stored) and every offending index is listed. Accepted events are turned
 into their export form here (identity, user properties, revenue, timestamps) and stored; the stored
 ones are then announced to the ingestion app's `state.on_accepted` hook, when it has one (the
 streaming destinations, see webhooks.py), with the time (time.time()) ingestion accepted them.
+Groups (`groups`, `$groupidentify`, `/groupidentify`) and their export form: see groups.py.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from sandbox import clock
-from sandbox.amplitude import properties
+from sandbox.amplitude import groups, properties
 from sandbox.amplitude.project import Project
 from sandbox.amplitude.store import Store
 from sandbox.amplitude.wire import json_response, to_us, wire_time
 
 HTTP_V2_MAX_BYTES = 1024 * 1024
+GROUP_IDENTIFY_MAX_BYTES = 1024 * 1024
+MAX_GROUP_IDENTIFICATIONS = 1024
+MAX_GROUP_PROPERTIES = 1024
+MAX_URL = 8192
 BATCH_MAX_BYTES = 20 * 1024 * 1024
 MAX_EVENTS = 2000
 MAX_STRING = 1024
@@ -117,6 +122,13 @@ def validate_event(index: int, event: dict[str, Any], min_id_length: int, proble
     user_properties = event.get("user_properties")
     if isinstance(user_properties, dict) and properties.mixes_operations_and_plain_keys(user_properties):
         invalid("user_properties")
+    if isinstance(event.get("groups"), dict) and groups.normalized(event["groups"]) is None:
+        invalid("groups")
+    if event.get("event_type") == groups.GROUP_IDENTIFY:
+        if isinstance(event.get("group_properties"), dict) and not groups.update_is_valid(event["group_properties"]):
+            invalid("group_properties")
+        if not event.get("groups"):
+            problems.missing.setdefault("groups", []).append(index)
     currency = event.get("currency")
     if isinstance(currency, str) and not (len(currency) == 3 and currency.isalpha() and currency.isupper()):
         invalid("currency")
@@ -251,6 +263,7 @@ class _Batch:
         self.by_device: dict[str, int | None] = {}
         self.new_devices: dict[str, int] = {}
         self.next_id: int | None = None
+        self.groups = groups.GroupState(conn)
 
     def user(self, amplitude_id: int) -> list[Any]:
         if amplitude_id not in self.users:
@@ -385,6 +398,7 @@ def store_events(
             if stored is not None:
                 stored.append((event, row[1], row[7]))
         project.store.save(conn, batch.user_rows(), batch.new_devices.items(), insert_rows, rows)
+        batch.groups.save()
     return len(rows)
 
 
@@ -415,6 +429,8 @@ def _stored_event(
         state["start_version"] = version
     if isinstance(event.get("paying"), bool):
         state["paying"] = event["paying"]
+
+    carried = _event_groups(batch, state, event, upload_us)
 
     event_properties = dict(event.get("event_properties") or {})
     _revenue_properties(event, event_properties)
@@ -466,8 +482,8 @@ def _stored_event(
         "session_id": session_id,
         "event_properties": event_properties,
         "user_properties": state["properties"],
-        "group_properties": event.get("group_properties") or {},
-        "groups": event.get("groups") or {},
+        "group_properties": batch.groups.snapshot(carried),
+        "groups": carried,
         "global_user_properties": {},
         "data": {
             "path": path,
@@ -499,6 +515,20 @@ def _stored_event(
     return (upload_us, event_uuid, amplitude_id, event["event_type"], session_id, client_event_us, revenue, encoded)
 
 
+def _event_groups(batch: _Batch, state: dict[str, Any], event: dict[str, Any], upload_us: int) -> dict[str, list[str]]:
+    """The groups an event carries (see groups.py), after what it changes: a `$groupidentify` updates
+    its groups' properties, an `$identify` sets the user's groups."""
+    own = groups.normalized(event.get("groups")) or {}
+    if event["event_type"] == groups.GROUP_IDENTIFY:
+        for group_type, values in own.items():
+            for value in values:
+                batch.groups.update(group_type, value, event.get("group_properties") or {}, upload_us)
+        return own
+    if event["event_type"] == "$identify" and own:
+        state.setdefault("groups", {}).update(own)
+    return {**state.get("groups", {}), **own}
+
+
 # -- handlers ----------------------------------------------------------------------------------
 
 
@@ -516,7 +546,7 @@ async def identify(project: Project, request: Request) -> Response:
     """`GET`/`POST /identify`: form fields `api_key` and `identification` (one or a list of user updates)."""
     received_us = to_us(clock.now())
     if request.method == "GET":
-        if len(str(request.url)) > 8192:
+        if len(str(request.url)) > MAX_URL:
             return PlainTextResponse("URI Too Long", 414)
         fields: Any = request.query_params
     else:
@@ -543,6 +573,106 @@ async def identify(project: Project, request: Request) -> Response:
     if throttled is not None:
         return throttled
     return PlainTextResponse("success")
+
+
+async def group_identify(project: Project, request: Request) -> Response:
+    """`POST`/`GET /groupidentify`: form fields `api_key` and `identification` (one or a list of
+    `{group_type, group_value, group_properties}`); 1 MB, 1,024 identifications and 1,024 properties at most.
+
+    200 is the text `success`, as for `/identify`. Amplitude documents the 400s but not their bodies
+    (UNCONFIRMED): they are the JSON `{"code": 400, "error": ...}` of HTTP V2, a wrong or missing
+    api_key exactly as HTTP V2 answers it, offending identifications listed by field and index."""
+    received_us = to_us(clock.now())
+    if request.method == "GET":
+        if len(str(request.url)) > MAX_URL:
+            return PlainTextResponse("URI Too Long", 414)
+        fields: Any = request.query_params
+    else:
+        raw = await read_limited(request, GROUP_IDENTIFY_MAX_BYTES)
+        if raw is None:
+            return _bad_request("Payload too large: at most 1 MB per request")
+        try:
+            fields = await _form(request, raw)
+        except Exception:  # noqa: BLE001 - any unparsable form is the client's error
+            return _bad_request("Invalid form body")
+    if not fields.get("api_key"):
+        return _bad_request("Request missing required field", missing_field="api_key")
+    if fields["api_key"] != project.api_key:
+        return _bad_request("Invalid API key")
+    if not fields.get("identification"):
+        return _bad_request("Request missing required field", missing_field="identification")
+    try:
+        identification = orjson.loads(fields["identification"])
+    except (orjson.JSONDecodeError, TypeError):  # TypeError: sent as a file part
+        return _bad_request("Invalid identification JSON")
+    items = identification if isinstance(identification, list) else [identification]
+    if not items or not all(isinstance(i, dict) for i in items):
+        return _bad_request("Invalid identification JSON")
+    if len(items) > MAX_GROUP_IDENTIFICATIONS:
+        return _bad_request(f"Too many identifications: at most {MAX_GROUP_IDENTIFICATIONS} per request")
+    if sum(groups.property_count(i.get("group_properties") or {}) for i in items) > MAX_GROUP_PROPERTIES:
+        return _bad_request(f"Too many group properties: at most {MAX_GROUP_PROPERTIES} per request")
+    checked, problems = _checked_identifications(items)
+    if problems:
+        return json_response(problems, 400)
+    await run_in_threadpool(store_group_identifications, project, checked, received_us)
+    return PlainTextResponse("success")
+
+
+async def _form(request: Request, raw: bytes) -> Any:
+    """The form of a body already read (url-encoded or multipart)."""
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    return await Request(request.scope, replay).form()
+
+
+def _checked_identifications(
+    items: list[dict[str, Any]],
+) -> tuple[list[tuple[str, str, dict[str, Any]]], dict[str, Any] | None]:
+    """(group_type, group_value, update) per identification, or the 400 body listing every offending index."""
+    missing: dict[str, list[int]] = {}
+    invalid: dict[str, list[int]] = {}
+    checked = []
+    for index, item in enumerate(items):
+        group_type, value = item.get("group_type"), item.get("group_value")
+        update = item.get("group_properties") if item.get("group_properties") is not None else {}
+        for name, given in (("group_type", group_type), ("group_value", value)):
+            if given is None or given == "":
+                missing.setdefault(name, []).append(index)
+        if group_type and (not isinstance(group_type, str) or len(group_type) > groups.MAX_VALUE):
+            invalid.setdefault("group_type", []).append(index)
+        text = groups.group_value(value) if value not in (None, "") else None
+        if value not in (None, "") and text is None:
+            invalid.setdefault("group_value", []).append(index)
+        if not groups.update_is_valid(update):
+            invalid.setdefault("group_properties", []).append(index)
+        checked.append((group_type, text, update))
+    if not missing and not invalid:
+        return checked, None
+    return [], {
+        "code": 400,
+        "error": "Request missing required field" if missing else "Invalid field values on some identifications",
+        "identifications_with_invalid_fields": invalid,
+        "identifications_with_missing_fields": missing,
+    }
+
+
+def store_group_identifications(
+    project: Project, identifications: list[tuple[str, str, dict[str, Any]]], updated_us: int
+) -> None:
+    """Apply (group_type, group_value, update) identifications to the project's groups, in order."""
+    with project.store.write() as conn:
+        state = groups.GroupState(conn)
+        for group_type, value, update in identifications:
+            state.update(group_type, value, update, updated_us)
+        state.save()
 
 
 async def _accept_json(project: Project, request: Request, path: str, max_bytes: int) -> Response:

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sandbox.amplitude.cost_budget import CostBudget
 from sandbox.amplitude.limits import ConcurrencyGate, EventThrottle, WindowLimit
 from sandbox.amplitude.store import Store
 from sandbox.amplitude.wire import check_basic_auth
@@ -36,6 +37,7 @@ class Project:
         self.user_queries = WindowLimit(360, 3600, scale)
         self.cohort_requests = WindowLimit(60, 600, scale)
         self.privacy_requests = WindowLimit(1, 1, scale)  # User Privacy API: 1 request/s
+        self.chart_costs = CostBudget(scale)  # Dashboard REST cost budget (chart queries)
         self.throttle = EventThrottle(scale)
         # Emulator-only fault: epoch hour -> how many more exports get a corrupt gzip member for it.
         self.corrupt_gzip: dict[int, int] = {}
@@ -84,5 +86,6 @@ class Project:
         self.user_queries.reset()
         self.cohort_requests.reset()
         self.privacy_requests.reset()
+        self.chart_costs.reset()
         self.throttle.reset()
         self.clear_corrupt_gzip()

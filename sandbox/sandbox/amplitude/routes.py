@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.amplitude import admin, cohorts, export, ingest, privacy, users, webhooks_admin
+from sandbox.amplitude import admin, chart_api, cohorts, export, ingest, privacy, users, webhooks_admin
 
 Handler = Callable[[Any, Request], Awaitable[Response]]
 
@@ -34,16 +34,22 @@ API_OPERATIONS: dict[str, dict[str, Handler]] = {
     "/api/2/events/list": {"GET": users.events_list},
     "/api/2/deletions/users": {"GET": privacy.list_deletions, "POST": privacy.create_deletions},
     "/api/2/deletions/users/{amplitude_id}/{day}": {"DELETE": privacy.remove_deletion},
+    "/api/3/chart/{chart_id}/query": {"GET": chart_api.query},
+    "/api/3/chart/{chart_id}/csv": {"GET": chart_api.csv},
 }
 
 INGEST_OPERATIONS: dict[str, dict[str, Handler]] = {
     "/2/httpapi": {"POST": ingest.http_v2},
     "/batch": {"POST": ingest.batch},
     "/identify": {"GET": ingest.identify, "POST": ingest.identify},
+    "/groupidentify": {"GET": ingest.group_identify, "POST": ingest.group_identify},
 }
 
 ADMIN_OPERATIONS: dict[str, dict[str, Handler]] = {
     "/stats": {"GET": admin.stats},
+    "/charts": {"GET": chart_api.list_charts, "POST": chart_api.define_chart},
+    "/charts/{chart_id}": {"DELETE": chart_api.delete_chart},
+    "/groups": {"GET": admin.groups},
     "/corrupt-gzip": {
         "GET": admin.corrupt_gzip_rules,
         "POST": admin.add_corrupt_gzip,

@@ -24,10 +24,12 @@ from starlette.types import ASGIApp
 
 from sandbox import clock
 from sandbox.amplitude import config
+from sandbox.amplitude.chart_api import save_charts
+from sandbox.amplitude.charts import seed_charts
 from sandbox.amplitude.cohorts import cohort_document
-from sandbox.amplitude.ingest import store_events
+from sandbox.amplitude.ingest import store_events, store_group_identifications
 from sandbox.amplitude.project import Project
-from sandbox.amplitude.seed_plan import Plan, SeedParams, batches, summary
+from sandbox.amplitude.seed_plan import Plan, SeedParams, summary, timeline
 from sandbox.amplitude.simulated_app import HttpApp, simulate_app
 from sandbox.amplitude.wire import to_us
 
@@ -38,7 +40,7 @@ def seed_in_process(raw: dict[str, Any], projects: dict[str, Project], services:
     project = projects[params.region]
     if params.mode == "bulk":
         return bulk_load(project, params, clock.now())
-    return asyncio.run(_seed_through_asgi(project, services, params))
+    return _with_charts(project, params, asyncio.run(_seed_through_asgi(project, services, params)))
 
 
 async def _seed_through_asgi(project: Project, services: dict[str, ASGIApp], params: SeedParams) -> dict[str, Any]:
@@ -87,34 +89,54 @@ def seed_over_http(info: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
     app_id_setting = "project_id_eu" if params.region == "eu" else "project_id"
     _status, settings = request("GET", info["amplitude"]["api"] + "/_sandbox/amplitude/config")
     app = HttpApp(info["amplitude"], params.region, request)
-    return simulate_app(app, params, orjson.loads(settings)[app_id_setting])
+    result = simulate_app(app, params, orjson.loads(settings)[app_id_setting])
+    charts = seed_charts(params.names.event_types, result["start"], result["end"])
+    for chart in charts:  # saved as an analyst would, through the admin API (see _with_charts)
+        status, body = request(
+            "POST", info["amplitude"]["api"] + "/_sandbox/amplitude/charts", json={**chart, "region": params.region}
+        )
+        if status not in (200, 201):
+            raise RuntimeError(f"saving the seed chart {chart['id']} failed: {status} {body[:500]!r}")
+    result["charts"] = [chart["id"] for chart in charts]
+    return result
+
+
+def _with_charts(project: Project, params: SeedParams, result: dict[str, Any]) -> dict[str, Any]:
+    """Save the charts an analyst of the simulated app would (`charts.seed_charts`), over the seeded span."""
+    result["charts"] = save_charts(project, seed_charts(params.names.event_types, result["start"], result["end"]))
+    return result
 
 
 def bulk_load(project: Project, params: SeedParams, now: float | None = None) -> dict[str, Any]:
-    """Write the planned events straight into a project's store (no HTTP, no clock moves)."""
+    """Write the planned events and group properties straight into a project's store (no HTTP, no clock moves)."""
     started = time.monotonic()
     plan = Plan(params, now if now is not None else time.time())
     stored = 0
-    pending = batches(plan.events(), 5000)
+    pending = timeline(plan, 5000)
     done = False
     while not done:
         with project.store.write():  # many batches per commit: commits dominate otherwise
             in_commit = 0
             while in_commit < 50_000:
-                batch = next(pending, None)
-                if batch is None:
+                step = next(pending, None)
+                if step is None:
                     done = True
                     break
-                us = to_us(batch[0])
-                in_commit += len(batch[1])
-                stored += store_events(project, batch[1], path="/batch", remote_ip=None, received_us=us, upload_us=us)
+                moment, kind, items = step
+                us = to_us(moment)
+                if kind == "groups":
+                    updates = [(i["group_type"], i["group_value"], i["group_properties"]) for i in items]
+                    store_group_identifications(project, updates, us)
+                    continue
+                in_commit += len(items)
+                stored += store_events(project, items, path="/batch", remote_ip=None, received_us=us, upload_us=us)
     cohorts = {}
     for name, members in plan.cohorts().items():
         found, _unknown = project.store.amplitude_ids_for("user", members)
         doc = cohort_document(project, None, name, "seed@example.com", True)
         project.store.save_cohort(doc, add=found, replace=True)
         cohorts[name] = {"id": doc["id"], "size": len(found)}
-    return summary(params, plan, stored, cohorts, started)
+    return _with_charts(project, params, summary(params, plan, stored, cohorts, started))
 
 
 def bulk_into_data_dir(data_dir: str | Path, raw: dict[str, Any], project_id: int | None = None) -> dict[str, Any]:

@@ -16,14 +16,21 @@ every other phone is a valid E.164 mobile number. Cohorts: `active_users` (a ses
 7 days of the span, or its last half when shorter), `churning_users` (2+ sessions, none in that
 recent window), `power_users` (the top 10% by event count).
 
+Accounts (B2B): 5 to 20 customer companies (one per 20 users), Amplitude groups of type `company`
+with 2 to 5 users each (fewer in a tiny seed; the other users belong to none); every event of a member carries
+`groups: {"company": "<account id>"}`. The app sends each company's profile (name, domain, industry,
+plan, employees, country) with `/groupidentify` at the start of the span, and halfway through it a
+change (`$set` of a higher plan, `$add` to employees), so later events carry the new properties.
+Accounts and members depend on `seed` and `users` only; every chapter sends its own change.
+
 Chapters continue a story: `chapter` N > 0 draws new sessions and events for the same users (profiles
 depend on `seed` only), starting at `start`; the first `returning_users` users signed up in an
 earlier chapter (no second `$identify` or Sign Up), the others are new sign-ups. Cohorts are
 recomputed from the chapter and uploaded over the existing cohorts of the same name, as an app that
 refreshes its cohorts does; so membership changes from chapter to chapter.
 
-`names` renames what the simulated app calls its event types, user properties and cohorts, so the
-sandbox can look like your product (`sandbox serve --app my-app.yaml`; see `AppNames`).
+`names` renames what the simulated app calls its event types, user properties, cohorts, group type and
+group properties, so the sandbox can look like your product (`sandbox serve --app my-app.yaml`; see `AppNames`).
 """
 
 from __future__ import annotations
@@ -79,21 +86,37 @@ SEED_EVENT_TYPES = (
 SEED_USER_PROPERTIES = ("email", "first_name", "last_name", "phone", "device_type", "plan_type", "signup_date",
                         "total_purchases", "lifetime_revenue", "initial_platform", "last_active")  # fmt: skip
 SEED_COHORTS = ("active_users", "power_users", "churning_users")
+GROUP_TYPE = "company"
+SEED_GROUP_PROPERTIES = ("name", "domain", "industry", "plan", "employees", "country")
+# (name, domain label): fictional companies, on the reserved .example top-level domain
+COMPANIES = [("Northwind Traders", "northwind"), ("Globex", "globex"), ("Initech", "initech"), ("Umbrella Foods", "umbrella-foods"),
+             ("Hooli", "hooli"), ("Vandelay Industries", "vandelay"), ("Stark Logistics", "stark-logistics"),
+             ("Wayne Analytics", "wayne-analytics"), ("Acme Robotics", "acme-robotics"), ("Soylent Labs", "soylent"),
+             ("Tyrell Systems", "tyrell"), ("Cyberdyne Health", "cyberdyne"), ("Pied Piper", "piedpiper"),
+             ("Monarch Retail", "monarch"), ("Gringotts Finance", "gringotts"), ("Oceanic Travel", "oceanic"),
+             ("Dunder Paper", "dunder"), ("Bluth Homes", "bluth"), ("Wonka Sweets", "wonka"), ("Massive Dynamic", "massive")]  # fmt: skip
+INDUSTRIES = ["Software", "Retail", "Logistics", "Healthcare", "Finance", "Education", "Manufacturing", "Media"]
+ACCOUNT_PLANS = ("trial", "team", "business", "enterprise")
+EMPLOYEES = (8, 15, 40, 120, 350, 900, 2500)
+MIN_ACCOUNTS, MAX_ACCOUNTS, USERS_PER_ACCOUNT, MAX_MEMBERS = 5, 20, 20, 5
 
 
 @dataclass(frozen=True)
 class AppNames:
-    """Your product's names for the simulated app's event types, user properties and cohorts
-    (seed name -> yours; a name left out keeps the seed's)."""
+    """Your product's names for the simulated app's event types, user properties, cohorts, group type
+    and group properties (seed name -> yours; a name left out keeps the seed's)."""
 
     event_types: dict[str, str] = field(default_factory=dict)
     user_properties: dict[str, str] = field(default_factory=dict)
     cohorts: dict[str, str] = field(default_factory=dict)
+    group_types: dict[str, str] = field(default_factory=dict)
+    group_properties: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: dict[str, Any] | None) -> AppNames:
         raw = raw or {}
-        known = {"event_types": SEED_EVENT_TYPES, "user_properties": SEED_USER_PROPERTIES, "cohorts": SEED_COHORTS}
+        known = {"event_types": SEED_EVENT_TYPES, "user_properties": SEED_USER_PROPERTIES, "cohorts": SEED_COHORTS,
+                 "group_types": (GROUP_TYPE,), "group_properties": SEED_GROUP_PROPERTIES}  # fmt: skip
         unknown = set(raw) - set(known)
         if unknown:
             raise ValueError(f"names: unknown sections {sorted(unknown)} (known: {', '.join(known)})")
@@ -117,10 +140,22 @@ class AppNames:
             event["user_properties"] = {
                 op: {rename.get(k, k): v for k, v in values.items()} for op, values in operations.items()
             }
+        if event.get("groups") and self.group_types:
+            event["groups"] = {self.group_type(k): v for k, v in event["groups"].items()}
         return event
 
     def cohort(self, name: str) -> str:
         return self.cohorts.get(name, name)
+
+    def group_type(self, name: str) -> str:
+        return self.group_types.get(name, name)
+
+    def group_update(self, update: dict[str, Any]) -> dict[str, Any]:
+        """A group property update (plain keys or operations) with the group properties renamed."""
+        rename = self.group_properties
+        if any(key.startswith("$") for key in update):
+            return {op: {rename.get(k, k): v for k, v in values.items()} for op, values in update.items()}
+        return {rename.get(k, k): v for k, v in update.items()}
 
 
 @dataclass
@@ -177,6 +212,41 @@ class SeedParams:
 
 
 @dataclass
+class Account:
+    """A customer company: its id (the group value), its members (user indexes) and its first profile."""
+
+    id: str
+    members: list[int]
+    profile: dict[str, Any]
+
+    def change(self, seed: int, chapter: int) -> dict[str, Any]:
+        """What a chapter changes halfway: a higher plan (up to the top one) and more employees."""
+        rng = random.Random(f"{seed}:account:{self.id}:chapter:{chapter}")
+        plan = ACCOUNT_PLANS[min(ACCOUNT_PLANS.index(self.profile["plan"]) + chapter + 1, len(ACCOUNT_PLANS) - 1)]
+        return {"$set": {"plan": plan}, "$add": {"employees": rng.randint(1, 25)}}
+
+
+def plan_accounts(seed: int, users: int) -> list[Account]:
+    """One company per 20 users, between 5 and 20 (never more than users), each with 2 to 5 members
+    (fewer when users run out). Draws from its own generator: the rest of the plan does not change."""
+    rng = random.Random(f"{seed}:accounts")
+    count = min(users, max(MIN_ACCOUNTS, min(MAX_ACCOUNTS, users // USERS_PER_ACCOUNT)))
+    pool = rng.sample(range(users), min(users, count * MAX_MEMBERS))
+    accounts = []
+    for k, (name, label) in enumerate(rng.sample(COMPANIES, count)):
+        profile = {"name": name, "domain": f"{label}.example", "industry": rng.choice(INDUSTRIES),
+                   "plan": rng.choice(ACCOUNT_PLANS[:-1]), "employees": rng.choice(EMPLOYEES),
+                   "country": rng.choice(PLACES)[0]}  # fmt: skip
+        accounts.append(Account(f"acct-{k + 1:04d}", [pool[k]], profile))
+    rest = pool[count:]
+    for account in accounts:
+        extra = rng.randint(1, MAX_MEMBERS - 1)
+        account.members = sorted(account.members + rest[:extra])
+        rest = rest[extra:]
+    return accounts
+
+
+@dataclass
 class UserPlan:
     """One user's part of the plan: their sessions, whether and when they subscribe."""
 
@@ -185,6 +255,7 @@ class UserPlan:
     subscription_session: int | None = None
     returning: bool = False  # signed up in an earlier chapter
     plan: str = "free"
+    account: str | None = None  # the company (group value) the user belongs to
 
     @property
     def events(self) -> int:
@@ -250,6 +321,10 @@ class Plan:
                 else:
                     user.plan = "free"
             self.users.append(user)
+        self.accounts = plan_accounts(params.seed, n)
+        for account in self.accounts:
+            for member in account.members:
+                self.users[member].account = account.id
         self.sessions = sorted((start, u.index, k) for u in self.users for k, (start, _n) in enumerate(u.sessions))
 
     @staticmethod
@@ -292,6 +367,24 @@ class Plan:
             cohort("power_users"): [name(i) for i in power],
             cohort("churning_users"): [name(i) for i in churning],
         }
+
+    def group_identifications(self) -> list[tuple[float, list[dict[str, Any]]]]:
+        """The app's `/groupidentify` calls, (when, identifications) in time order: every company's profile
+        at the start of the span (first chapter only), then every company's change halfway through it."""
+        if not self.accounts:
+            return []
+        names, seed, chapter = self.params.names, self.params.seed, self.params.chapter
+
+        def identification(account: Account, update: dict[str, Any]) -> dict[str, Any]:
+            group_type = names.group_type(GROUP_TYPE)
+            return {"group_type": group_type, "group_value": account.id, "group_properties": names.group_update(update)}
+
+        calls = []
+        if chapter == 0:
+            calls.append((self.start, [identification(a, dict(a.profile)) for a in self.accounts]))
+        halfway = self.start + (self.end - self.start) / 2
+        calls.append((halfway, [identification(a, a.change(seed, chapter)) for a in self.accounts]))
+        return calls
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Every event, session by session in order of session start (HTTP V2 event objects)."""
@@ -355,6 +448,8 @@ class Plan:
                 "library": "sandbox-seed/1.0",
                 **revenue_fields,
             }
+            if user.account:
+                event["groups"] = {GROUP_TYPE: user.account}
             if k == 0:
                 user_properties = _with_set(user_properties, {"last_active": today})
             if user_properties:
@@ -428,6 +523,19 @@ def batches(
         yield newest + 1, batch
 
 
+def timeline(plan: Plan, batch_size: int) -> Iterator[tuple[float, str, list[dict[str, Any]]]]:
+    """The simulated app's requests in time order: (send time, "events" or "groups", the batch of events
+    or of group identifications). A `/groupidentify` goes before the first event batch sent after its time."""
+    calls = plan.group_identifications()
+    for send_at, events in batches(plan.events(), batch_size):
+        while calls and calls[0][0] <= send_at:
+            moment, identifications = calls.pop(0)
+            yield moment, "groups", identifications
+        yield send_at, "events", events
+    for moment, identifications in calls:
+        yield moment, "groups", identifications
+
+
 def summary(params: SeedParams, plan: Plan, events: int, cohorts: dict[str, Any], started: float) -> dict[str, Any]:
     """What a seeding run made, as the seed entry points answer it; `started` is its time.monotonic() start."""
     return {
@@ -439,6 +547,7 @@ def summary(params: SeedParams, plan: Plan, events: int, cohorts: dict[str, Any]
         "sessions": len(plan.sessions),
         "start": datetime.fromtimestamp(plan.start, UTC).isoformat(),
         "end": datetime.fromtimestamp(plan.end, UTC).isoformat(),
+        "accounts": len(plan.accounts),
         "invalid_phone_users": sum(1 for i in range(params.users) if i % INVALID_PHONE_EVERY == INVALID_PHONE_AT),
         "cohorts": cohorts,
         "seconds": round(time.monotonic() - started, 3),

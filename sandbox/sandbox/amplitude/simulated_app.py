@@ -1,7 +1,8 @@
 """The simulated app: a seed plan's events sent through the ingestion API while the sandbox clock follows.
 
 Events go to `POST /2/httpapi` in time order, in upload-queue batches, with the sandbox clock moved
-to each batch's send time, so `server_upload_time` spreads over the span like a real app's; then
+to each batch's send time, so `server_upload_time` spreads over the span like a real app's; the
+companies' properties go to `POST /groupidentify` at their times, between the batches; then
 the cohorts are defined with `POST /api/3/cohorts/upload`. At the end the clock reads the later of
 where it was and the end of the span. The transport is a `request(method, url, **kwargs) ->
 (status, body)` function, real HTTP or in-process ASGI (see `seed.py`).
@@ -16,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from sandbox.amplitude.seed_plan import Plan, SeedParams, batches, summary
+from sandbox.amplitude.seed_plan import Plan, SeedParams, summary, timeline
 
 
 class HttpApp:
@@ -50,6 +51,12 @@ class HttpApp:
         if status != 200:
             raise RuntimeError(f"ingestion refused a seed batch: {status} {body[:500]!r}")
 
+    def group_identify(self, identifications: list[dict[str, Any]]) -> None:
+        form = {"api_key": self.api_key, "identification": orjson.dumps(identifications).decode()}
+        status, body = self.request("POST", f"{self.ingest}/groupidentify", data=form)
+        if status != 200:
+            raise RuntimeError(f"group identify refused: {status} {body[:500]!r}")
+
     def upload_cohort(self, name: str, user_ids: list[str], app_id: int) -> dict[str, Any]:
         body = {
             "name": name,
@@ -73,17 +80,20 @@ class HttpApp:
 
 
 def simulate_app(app: HttpApp, params: SeedParams, app_id: int) -> dict[str, Any]:
-    """Run the simulated app: events in time order with the sandbox clock following, then cohorts."""
+    """Run the simulated app: events and group identifies in time order with the sandbox clock following, then cohorts."""
     started = time.monotonic()
     original = app.clock()
     plan = Plan(params, original)
     sent = 0
     clock_at = plan.start
-    for send_at, events in batches(plan.events(), params.batch_size):
+    for send_at, kind, items in timeline(plan, params.batch_size):
         clock_at = max(clock_at, send_at)
         app.set_clock(clock_at)
-        app.send(events)
-        sent += len(events)
+        if kind == "groups":
+            app.group_identify(items)
+        else:
+            app.send(items)
+            sent += len(items)
     app.set_clock(max(clock_at, plan.end))
     cohorts = {}
     for name, members in plan.cohorts().items():

@@ -1,4 +1,4 @@
-"""One Amplitude project's data on disk (SQLite): events, users, devices, cohorts, deletion jobs.
+"""One Amplitude project's data on disk (SQLite): events, users, devices, groups, cohorts, saved charts, deletion jobs.
 
 Events are stored in their export form (one serialized JSON object per row), so an export is a
 plain indexed scan that streams with flat memory. Every write goes through `write()` (one
@@ -39,7 +39,12 @@ CREATE TABLE IF NOT EXISTS insert_ids(
     insert_id TEXT NOT NULL, device_id TEXT NOT NULL, received_us INTEGER NOT NULL,
     PRIMARY KEY(insert_id, device_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups(
+    group_type TEXT NOT NULL, group_value TEXT NOT NULL, properties BLOB NOT NULL, updated_us INTEGER NOT NULL,
+    PRIMARY KEY(group_type, group_value)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cohorts(id TEXT PRIMARY KEY, doc BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS charts(id TEXT PRIMARY KEY, doc BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS cohort_members(
     cohort_id TEXT NOT NULL, amplitude_id INTEGER NOT NULL, PRIMARY KEY(cohort_id, amplitude_id)
 ) WITHOUT ROWID;
@@ -202,6 +207,31 @@ class Store:
             list(types.items()),
         )
 
+    # -- groups (see groups.py) -------------------------------------------------------------
+
+    @staticmethod
+    def group_properties(conn: sqlite3.Connection, group_type: str, group_value: str) -> dict[str, Any] | None:
+        row = conn.execute(
+            "SELECT properties FROM groups WHERE group_type = ? AND group_value = ?", (group_type, group_value)
+        ).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    @staticmethod
+    def save_groups(conn: sqlite3.Connection, groups: Iterable[tuple[str, str, bytes, int]]) -> None:
+        """Persist (group_type, group_value, properties, updated_us) rows."""
+        conn.executemany(
+            "INSERT OR REPLACE INTO groups(group_type, group_value, properties, updated_us) VALUES (?, ?, ?, ?)",
+            groups,
+        )
+
+    def groups(self) -> list[tuple[str, str, dict[str, Any], int]]:
+        """Every group: (group_type, group_value, properties, updated_us)."""
+        with self.read() as conn:
+            rows = conn.execute(
+                "SELECT group_type, group_value, properties, updated_us FROM groups ORDER BY group_type, group_value"
+            ).fetchall()
+        return [(t, v, orjson.loads(p), at) for t, v, p, at in rows]
+
     # -- export ------------------------------------------------------------------------------
 
     @staticmethod
@@ -293,6 +323,7 @@ class Store:
                 "users": conn.execute("SELECT COUNT(*) FROM users").fetchone()[0],
                 "devices": conn.execute("SELECT COUNT(*) FROM devices").fetchone()[0],
                 "cohorts": conn.execute("SELECT COUNT(*) FROM cohorts").fetchone()[0],
+                "groups": conn.execute("SELECT COUNT(*) FROM groups").fetchone()[0],
                 "hours": conn.execute("SELECT COUNT(*) FROM hours").fetchone()[0],
             }
 
@@ -442,3 +473,38 @@ class Store:
                 "WHERE day BETWEEN ? AND ? ORDER BY day, amplitude_id",
                 (first_day, last_day),
             ).fetchall()
+
+    # -- saved charts (see charts.py) --------------------------------------------------------
+
+    def save_chart(self, doc: dict[str, Any]) -> bool:
+        """Save a chart definition; True when it replaced one with the same id."""
+        with self.write() as conn:
+            existed = conn.execute("SELECT 1 FROM charts WHERE id = ?", (doc["id"],)).fetchone() is not None
+            conn.execute("INSERT OR REPLACE INTO charts(id, doc) VALUES (?, ?)", (doc["id"], orjson.dumps(doc)))
+        return existed
+
+    def chart(self, chart_id: str) -> dict[str, Any] | None:
+        with self.read() as conn:
+            row = conn.execute("SELECT doc FROM charts WHERE id = ?", (chart_id,)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def charts(self) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return [orjson.loads(row[0]) for row in conn.execute("SELECT doc FROM charts ORDER BY id")]
+
+    def delete_chart(self, chart_id: str) -> bool:
+        with self.write() as conn:
+            return conn.execute("DELETE FROM charts WHERE id = ?", (chart_id,)).rowcount > 0
+
+    @staticmethod
+    def events_between(
+        conn: sqlite3.Connection, first_us: int, end_us: int, event_types: list[str] | None
+    ) -> Iterator[tuple[int, str, int, int, bytes]]:
+        """(amplitude_id, event_type, event_us, session_id, body) of the events whose event time is in
+        [first_us, end_us), of `event_types` (None: every type), in event time order, lazily."""
+        sql = "SELECT amplitude_id, event_type, event_us, session_id, body FROM events WHERE event_us >= ? AND event_us < ?"
+        params: list[Any] = [first_us, end_us]
+        if event_types is not None:
+            sql += f" AND event_type IN ({','.join('?' * len(event_types))})"
+            params += event_types
+        yield from conn.execute(sql + " ORDER BY event_us, id", params)
