@@ -120,12 +120,21 @@ def test_every_plugin_variable_in_the_readmes_is_a_setting() -> None:
     }
     # longest prefix first: TAP_AMPLITUDE_STREAMING_SECRET is tap-amplitude-streaming's `secret`
     prefixes = sorted(((name.upper().replace("-", "_") + "_", name) for name in settings), key=lambda p: -len(p[0]))
-    inherited = {"target-brevo-realtime": "target-brevo", "target-brevo-customers": "target-brevo"}
+    inherited = {
+        p["name"]: p["inherit_from"]
+        for kind in ("extractors", "loaders")
+        for p in project["plugins"][kind]
+        if "inherit_from" in p
+    }
     for readme in READMES:
         for variable in re.findall(r"\b(?:TAP_AMPLITUDE|TARGET_BREVO)_[A-Z0-9_]+", readme.read_text()):
             prefix, plugin = next((pre, name) for pre, name in prefixes if variable.startswith(pre))
             setting = variable.removeprefix(prefix)
             if setting in NOT_SETTINGS:
                 continue
-            declared = settings[plugin] | settings.get(inherited.get(plugin, ""), set())
+            declared = settings[plugin]
+            parent = plugin
+            while parent in inherited:  # an inheriting plugin has its parents' settings
+                parent = inherited[parent]
+                declared = declared | settings[parent]
             assert setting in declared, f"{readme.name}: {variable} is not a setting of {plugin}"
