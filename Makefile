@@ -44,6 +44,7 @@ bench: install
 	$(PY) bench/target_efficiency.py $(if $(filter --large,$(BENCH_ARGS)),--scale 1)
 	$(PY) bench/realtime_latency.py
 	$(PY) bench/privacy_calls.py
+	$(PY) bench/companies_calls.py
 
 bench-large:
 	$(MAKE) bench BENCH_ARGS="--large $(filter-out --large,$(BENCH_ARGS))"

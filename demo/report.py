@@ -98,6 +98,7 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
             f"    {updated:,} of the orders sent were in Brevo already (the previous chapter's live section sent them): "
             "an order's id is its event's uuid, so Brevo updated them rather than adding them twice."
         )
+    _print_companies(sandbox, summary)
     _print_mapping_coverage(summary)
 
     rejects = summary.get("rejects", {})
@@ -112,6 +113,28 @@ def print_report(sandbox: SandboxProcess, before: dict[str, Any], output: Path) 
     if calls:
         print("\n  Brevo API calls by endpoint (from target-brevo's summary):")
         print(table([[k, f"{v:,}"] for k, v in sorted(calls.items())], ["endpoint", "calls"]))
+
+
+def _print_companies(sandbox: SandboxProcess, summary: dict[str, Any]) -> None:
+    companies = sandbox.admin("GET", "brevo/companies").get("companies", [])
+    if not companies:
+        return
+    outcome = summary.get("objects", {}).get("companies", {})
+    print(
+        f"\n  Companies (Amplitude accounts): {len(companies):,}; this run {outcome.get('created', 0):,} created, "
+        f"{outcome.get('updated', 0):,} updated, {outcome.get('unchanged', 0):,} unchanged (no call), "
+        f"{outcome.get('members_linked', 0):,} contacts linked. A few of them:"
+    )
+    shown = ["domain", "industry", "plan", "number_of_employees"]
+    rows = [
+        [
+            c["attributes"].get("name", ""),
+            *(str(c["attributes"].get(a, "")) for a in shown),
+            len(c["linkedContactsIds"]),
+        ]
+        for c in sorted(companies, key=lambda c: c["attributes"].get("name", ""))[:5]
+    ]
+    print(table(rows, ["name", *shown, "contacts"]))
 
 
 def _print_event_types(summary: dict[str, Any]) -> None:
