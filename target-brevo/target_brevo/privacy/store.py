@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS consent (
 _DIGEST_BYTES = 16
 #: How often the tombstones held in memory are checked against the file (other processes add some).
 REFRESH_SECONDS = 1.0
+REREAD_SECONDS = 300.0  # how far back each refresh reads again (writers stamp before they commit)
 
 
 def person_keys(identity: ContactIdentity, amplitude_id: int | None) -> list[str]:
@@ -121,7 +122,9 @@ class PrivacyStore:
             if version == self._version and not force:
                 return
             self._version = version
-            rows = self._db.execute("SELECT digest, at FROM tombstones WHERE at >= ?", (self._loaded_through,))
+            # a margin: another process may commit a tombstone stamped a little before one already read
+            since = self._loaded_through - REREAD_SECONDS
+            rows = self._db.execute("SELECT digest, at FROM tombstones WHERE at >= ?", (since,))
             before = len(self._tombstones)
             for digest, at in rows:
                 self._tombstones.add(bytes(digest))
