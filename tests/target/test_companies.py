@@ -3,6 +3,8 @@ by one CSV import per flush; a re-run changes nothing; a property change updates
 
 from __future__ import annotations
 
+from target_brevo.brevo.errors import BrevoError
+
 from .support import USERS_SCHEMA, O, S, record, run_target, schema, state, user
 from .test_http import admin
 
@@ -89,3 +91,16 @@ def test_a_member_known_by_ext_id_only_is_linked_by_its_contact_id(brevo, config
     company = companies(brevo)["solo"]  # no name property: the group value
     assert len(company["linkedContactsIds"]) == 1
     assert result.summary["objects"]["companies"]["members_not_in_brevo"] == 1
+
+
+def test_a_crash_between_the_import_and_its_ids_creates_no_duplicate_on_the_next_run(brevo, config):
+    cfg = config(max_retries=0, **MAPPING)
+    messages = [USERS_SCHEMA, user(1), user(2), GROUPS_SCHEMA, group("acme", "Acme", "pro", [1]),
+                group("globex", "Globex", "free", [2]), state({})]  # fmt: skip
+    brevo.fault(action="status", service="brevo", method="GET", path="/v3/companies", status=500, count=1)
+    run_target(cfg, messages, expect_error=BrevoError)  # the import went through; reading the new ids did not
+    assert set(companies(brevo)) == {"Acme", "Globex"}
+    again = run_target(cfg, messages)
+    assert again.summary["objects"]["companies"]["recovered_after_a_crash"] == 2
+    assert set(companies(brevo)) == {"Acme", "Globex"} and len(admin(brevo, "companies")["companies"]) == 2
+    assert companies(brevo)["Acme"]["attributes"]["plan"] == "pro"

@@ -94,6 +94,8 @@ class CompanySync:
         if not rows:
             return
         ledger = self.ledger()
+        if not self.dry_run:
+            self._recover(ledger)
         known = ledger.companies([row.key for row in rows])
         changes = [change for row in rows if (change := self._change(ledger, row, known.get(row.key)))]
         self.report.count(REPORT_AS, "unchanged", len(rows) - len(changes))
@@ -106,6 +108,7 @@ class CompanySync:
         self.imports.settle()  # contacts imported before must exist to be linked
         self._ensure_attributes(changes)
         sent_at = self.api.now() - 1.0
+        ledger.company_import_sent(sent_at)
         process_id = self.api.import_companies(self._csv(changes), link=True)
         self.report.count(REPORT_AS, "import_requests")
         self.imports.track(process_id, len(changes), REPORT_AS)
@@ -122,6 +125,21 @@ class CompanySync:
             ledger.record_company(change.row.key, company_id, change.fingerprint, [key for key, _ in change.links])
             self.report.count(REPORT_AS, "updated" if change.company_id else "created")
             self.report.count(REPORT_AS, "members_linked", len(change.links))
+        ledger.company_imports_recorded()
+
+    def _recover(self, ledger: Ledger) -> None:
+        """An import sent before a crash, its new ids never recorded: find its companies by their key attribute
+        (recorded with an empty fingerprint, so their attributes and links are sent once more, as updates)."""
+        since = ledger.company_imports_unrecorded()
+        if since is None:
+            return
+        found = self._created_since(since)
+        known = ledger.companies(list(found))
+        for key, company_id in found.items():
+            if key not in known:
+                ledger.record_company(key, company_id, "", [])
+        self.report.count(REPORT_AS, "recovered_after_a_crash", len(found) - len(known))
+        ledger.company_imports_recorded()
 
     def _change(self, ledger: Ledger, row: CompanyRow, known: tuple[str, str] | None) -> _Change | None:
         """What to send for `row`: None when Brevo has it as it is (same name and attributes, members linked)."""

@@ -15,7 +15,9 @@ clock and no heartbeat. SQLite's WAL and `flock` both need the processes on one 
 one volume of one node), which is how a streaming and an export target share a ledger.
 
 Companies. `companies` keeps the Brevo id of each group's company and a fingerprint of what was sent (name and
-attributes), `company_members` the contacts linked to it, so a re-run sends only what changed.
+attributes), `company_members` the contacts linked to it, so a re-run sends only what changed;
+`company_imports` the company imports sent whose new ids are not recorded yet (a crash in between), so the
+next run looks them up instead of creating the companies twice.
 
 Cohort deltas. `list_changes` keeps, per list and contact, the last membership change applied (in or
 out, when Amplitude computed it, and its message id), so a repeated message and a change older than
@@ -63,6 +65,10 @@ CREATE TABLE IF NOT EXISTS company_members (
     PRIMARY KEY (company_key, contact)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS company_members_by_contact ON company_members(contact);
+CREATE TABLE IF NOT EXISTS company_imports (
+    sent_since REAL NOT NULL,
+    owner TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS list_changes (
     list_id INTEGER NOT NULL,
     contact TEXT NOT NULL,
@@ -329,6 +335,21 @@ class Ledger:
                 )
                 found.update({key: (company_id, fingerprint) for key, company_id, fingerprint in rows})
         return found
+
+    def company_import_sent(self, since: float) -> None:
+        """Remember a company import sent at `since` (Brevo's clock) until its new ids are recorded."""
+        with self._write() as db:
+            db.execute("INSERT INTO company_imports(sent_since, owner) VALUES (?,?)", (since, self._owner.owner))
+
+    def company_imports_unrecorded(self) -> float | None:
+        """When the oldest company import whose ids were never recorded was sent (None: there is none)."""
+        with self._lock:
+            row = self._db.execute("SELECT min(sent_since) FROM company_imports").fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def company_imports_recorded(self) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM company_imports")
 
     def linked_members(self, key: str) -> set[str]:
         with self._lock:
