@@ -20,6 +20,13 @@ from tap_amplitude.client import AmplitudeClient, AmplitudeError, error_details
 from tap_amplitude.hours import Window, export_param
 from tap_amplitude.readahead import read_ahead
 
+# ISA-L's inflate (the `isal` package), where installed, gunzips export members about 2.5x faster than zlib: the
+# same bytes out, the same CRC and length checks, its own exception type.
+try:
+    from isal import isal_zlib as inflate_library
+except ImportError:
+    inflate_library = zlib
+
 EXPORT_PATH = "/api/2/export"
 NO_DATA_PHRASE = "Raw data files were not found"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -34,6 +41,7 @@ ENTRY_NAME = re.compile(r"_(\d{4}-\d{2}-\d{2})_(\d{1,2})#(\d+)\.json(?:\.gz)?$")
 READ_CHUNK = 1 << 16  # compressed bytes per read
 INFLATE_LIMIT = 1 << 22  # decompressed bytes per piece: bounds memory even for a pathological member
 GZIP_WBITS = 16 + zlib.MAX_WBITS
+INFLATE_ERRORS = (zlib.error, inflate_library.error)
 T = TypeVar("T")
 
 
@@ -116,7 +124,7 @@ class ExportArchive:
                 for line_number, line in enumerate(_lines(chunks), start=1):
                     if line and not line.isspace():
                         yield decode(line)
-        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        except (OSError, EOFError, *INFLATE_ERRORS, zipfile.BadZipFile) as exc:
             raise CorruptExport(
                 f"export of hour {hour:%Y-%m-%dT%H}:00Z is corrupt: member {name} does not decompress "
                 f"after line {line_number} ({type(exc).__name__}: {exc}); stopping rather than skipping data. "
@@ -133,7 +141,7 @@ def _gunzip(member: IO[bytes]) -> Iterator[bytes]:
     """The decompressed bytes of a gzip file, in pieces of at most INFLATE_LIMIT: faster than `GzipFile` line
     reads. Checks each gzip member's CRC and length; concatenated members are read in turn, zero padding after
     the last is ignored; a stream cut short raises `EOFError`."""
-    inflate = zlib.decompressobj(GZIP_WBITS)
+    inflate = inflate_library.decompressobj(GZIP_WBITS)
     started = False
     while chunk := member.read(READ_CHUNK):
         pending = chunk
@@ -141,7 +149,7 @@ def _gunzip(member: IO[bytes]) -> Iterator[bytes]:
             if inflate.eof:  # data after a complete gzip member: another member, or zero padding
                 if not pending.strip(b"\0"):
                     break
-                inflate = zlib.decompressobj(GZIP_WBITS)
+                inflate = inflate_library.decompressobj(GZIP_WBITS)
             started = True
             piece = inflate.decompress(pending, INFLATE_LIMIT)
             if piece:
