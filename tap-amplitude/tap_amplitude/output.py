@@ -19,7 +19,8 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter, enc_hook
 FLUSH_BYTES = 1 << 20
 STAMP_SECONDS = 0.001  # time_extracted is refreshed at most once per millisecond
 
-_encoder = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
+# Also encodes the lines of BATCH files (batches.py): a record reads the same in either form.
+ENCODER = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
 
 
 class SingerOutput(MsgSpecWriter):
@@ -41,18 +42,18 @@ class SingerOutput(MsgSpecWriter):
         """One RECORD line, as the SDK would write it: `record` (a dict or a msgspec struct) is encoded as is."""
         prefix = self._prefixes.get(stream)
         if prefix is None:
-            prefix = self._prefixes[stream] = b'{"type":"RECORD","stream":' + _encoder.encode(stream) + b',"record":'
+            prefix = self._prefixes[stream] = b'{"type":"RECORD","stream":' + ENCODER.encode(stream) + b',"record":'
         # The line is built aside and joins the pending output in one step: a signal handler that writes a
         # message (the SDK's final STATE on SIGTERM) can then never land inside a half-written line.
         line = self._line
         line.clear()
         line += prefix
-        _encoder.encode_into(record, line, -1)
+        ENCODER.encode_into(record, line, -1)
         if version is not None:
             line += b',"version":%d' % version
         now = time.time()
         if now >= self._stamp_until:
-            self._stamp = b',"time_extracted":' + _encoder.encode(datetime.fromtimestamp(now, UTC)) + b"}\n"
+            self._stamp = b',"time_extracted":' + ENCODER.encode(datetime.fromtimestamp(now, UTC)) + b"}\n"
             self._stamp_until = now + STAMP_SECONDS
         line += self._stamp
         self._pending += line

@@ -10,11 +10,11 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
-from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
 from tap_amplitude import schemas
+from tap_amplitude.batches import BatchingStream, BatchOutput
 from tap_amplitude.charts import DEFAULT_MAX_WAIT, DEFAULT_RETRY_WAIT, ChartFetcher, result_record, series_records
 from tap_amplitude.client import AmplitudeClient, AmplitudeError
 from tap_amplitude.cohorts import CohortDownloader, cohort_record, list_cohorts, member_value, select_cohorts
@@ -29,7 +29,7 @@ from tap_amplitude.revenue import RevenueReader
 CLOCK_PROBE_PATH = "/api/2/events/list"
 
 
-class AmplitudeStream(Stream):
+class AmplitudeStream(BatchingStream):
     """A stream that calls Amplitude through its own `AmplitudeClient`, built from the tap config on first use."""
 
     @cached_property
@@ -53,7 +53,7 @@ class TypedRecordsStream(AmplitudeStream):
     """
 
     @cached_property
-    def direct_output(self) -> SingerOutput | None:
+    def direct_output(self) -> SingerOutput | BatchOutput | None:
         writer = self._tap.message_writer
         if not isinstance(writer, SingerOutput) or not all(self.mask.values()):
             return None
@@ -65,7 +65,7 @@ class TypedRecordsStream(AmplitudeStream):
             or maps[0].stream_alias != self.name
         ):
             return None
-        return writer
+        return self.batch_output or writer
 
     def _write_record_message(self, record: Any) -> None:
         output = self.direct_output

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from functools import cached_property
+from types import FrameType
 from typing import Any
 
 from singer_sdk import Stream, Tap, metrics
 from singer_sdk import typing as th
+from singer_sdk.plugin_base import PluginBase
 
 from tap_amplitude import streams
+from tap_amplitude.batches import BatchConfigError, BatchOutput, batch_config_from
 from tap_amplitude.charts import DEFAULT_MAX_WAIT, DEFAULT_RETRY_WAIT
 from tap_amplitude.client import CredentialsError
 from tap_amplitude.logs import quiet_sdk
@@ -215,12 +219,33 @@ class TapAmplitude(Tap):
         super().__init__(*args, **kwargs)
         quiet_sdk([], self.metrics_logger)  # the SDK set its level from LOGLEVEL in __init__
 
+    @cached_property
+    def batch_output(self) -> BatchOutput | None:
+        """With `batch_config`: the run's batch files (batches.py), which every stream writes its records to."""
+        config = batch_config_from(self.config.get("batch_config"))
+        return BatchOutput(config, self.name, self.write_message) if config is not None else None
+
     def sync_all(self) -> None:
         try:
+            output = self.batch_output
             super().sync_all()
-        except CredentialsError as exc:  # what to fix, without a traceback (`meltano config test` shows one line)
+        except (CredentialsError, BatchConfigError) as exc:  # what to fix in one line (`meltano config test` too)
             self.logger.error("%s", exc)
             raise SystemExit(1) from None
+        if output is not None:
+            self.logger.info("BATCH messages: %d files under %s", output.announced, output.config.storage.root)
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """On SIGTERM or SIGINT the SDK writes the state as it stands; while batch files are not yet announced that
+        state covers records no target was told about, so the last STATE sent must stand instead."""
+        try:
+            output = self.batch_output
+        except BatchConfigError:
+            output = None
+        if output is not None and output.holding:  # (the files not announced are deleted as the exit unwinds)
+            PluginBase._handle_termination(self, signum, frame)
+        else:
+            super()._handle_termination(signum, frame)
 
     def discover_streams(self) -> list[Stream]:
         """Static schemas: discovery makes no API call (Meltano runs it on every `meltano run`)."""
