@@ -166,6 +166,20 @@ def _journal_mode_wal(db: sqlite3.Connection) -> str:
             time.sleep(0.01)
 
 
+@contextlib.contextmanager
+def write_transaction(db: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Connection]:
+    """One write transaction on a shared file, taken at once (BEGIN IMMEDIATE) so that reads inside it are
+    current; `lock` keeps this process's threads out of each other's transactions."""
+    with lock:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
 def connect_shared(path: Path, schema: str) -> sqlite3.Connection:
     """A SQLite file that processes on one host share (the ledger, the privacy store): WAL mode, a busy
     timeout, synchronous commits, and `schema` applied."""
@@ -196,17 +210,8 @@ class Ledger:
             self._db.close()
             raise
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once (BEGIN IMMEDIATE) so that reads inside it are current."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._db, self._lock)
 
     def _migrate(self) -> None:
         """Ledgers written before owners existed gain the column (their claims have no owner: free)."""

@@ -24,11 +24,11 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from target_brevo.brevo.api import ContactIdentity
-from target_brevo.delivery.ledger import connect_shared
+from target_brevo.delivery.ledger import connect_shared, write_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS store_keys (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -95,17 +95,8 @@ class PrivacyStore:
             db.execute("INSERT OR IGNORE INTO store_keys(name, value) VALUES ('hash', ?)", (secrets.token_bytes(32),))
             return bytes(db.execute("SELECT value FROM store_keys WHERE name='hash'").fetchone()[0])
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once (BEGIN IMMEDIATE)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._db, self._lock)
 
     def digest(self, key: str) -> bytes:
         return hashlib.blake2b(key.encode(), key=self._key, digest_size=_DIGEST_BYTES).digest()
