@@ -32,13 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import benchlib
-from privacy_calls import (
+from tap_amplitude import schemas
+from target_calls import (
     AMPLITUDE_ID,
     WINDOW,
     Bench,
     Run,
-    _records,
-    _schema,
     bench,
     check,
     duration,
@@ -46,10 +45,11 @@ from privacy_calls import (
     ext_id,
     floor_seconds,
     per_scope,
+    record_messages,
+    schema_message,
     users,
     write_messages,
 )
-from tap_amplitude import schemas
 
 SECTION = "companies-calls"
 FULL = {"companies": 1_000, "changed": 100}
@@ -121,8 +121,8 @@ def accounts(n: int, changed: dict[int, int] | None = None) -> list[Account]:
 
 
 def groups(companies: Iterable[Account]) -> Iterator[dict[str, Any]]:
-    yield _schema("groups", schemas.GROUPS, ["group_type", "group_value"])
-    yield from _records(
+    yield schema_message("groups", schemas.GROUPS, ["group_type", "group_value"])
+    yield from record_messages(
         "groups",
         (
             {

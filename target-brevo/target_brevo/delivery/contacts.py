@@ -19,7 +19,7 @@ from target_brevo.delivery.imports import ContactImports
 from target_brevo.delivery.upserts import ContactUpserts
 from target_brevo.mapping.contacts import ContactRow, merge_rows
 from target_brevo.mapping.jsonsafe import encoded
-from target_brevo.privacy.gate import PrivacyGate
+from target_brevo.privacy.gate import HeldItemsCheck, PrivacyGate
 from target_brevo.report import RunReport
 
 REPORT_AS = "contacts"
@@ -58,8 +58,7 @@ class ContactDelivery(HeldRequest[bytes]):
         self.stream = stream
         self.mode = mode
         self.existing = existing
-        self.privacy = privacy
-        self._generation: int | None = None  # of the tombstones the held rows were last checked against
+        self.held_check = HeldItemsCheck(privacy, _row_identity, REPORT_AS)
 
     def put(self, contact: ContactRow) -> None:
         """Hold the contact's row; a contact already held gets one merged row (later values win), since
@@ -76,10 +75,7 @@ class ContactDelivery(HeldRequest[bytes]):
             )
 
     def _send(self, items: list[bytes]) -> None:
-        generation = self.privacy.generation()
-        if generation != self._generation:  # people erased since their rows were held are left out
-            self._generation = generation
-            items = self.privacy.without_erased(items, _row_identity, REPORT_AS)
+        items = self.held_check.kept(items)  # people erased since their rows were held are left out
         if self.dry_run:
             self.report.count(REPORT_AS, "would_upsert", len(items))
             return

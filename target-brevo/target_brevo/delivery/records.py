@@ -10,7 +10,7 @@ import orjson
 from target_brevo.brevo.api import BrevoApi
 from target_brevo.delivery.batch import HeldRequest, KeyedBatch, send_splitting
 from target_brevo.mapping.values import BrevoItem
-from target_brevo.privacy.gate import PrivacyGate
+from target_brevo.privacy.gate import HeldItemsCheck, PrivacyGate
 from target_brevo.report import RunReport
 
 
@@ -46,10 +46,9 @@ class RecordRequest(HeldRequest[HeldItem]):
         super().__init__(KeyedBatch(max_rows=max_items, max_bytes=max_bytes, envelope_bytes=self.envelope_bytes))
         self.api = api
         self.report = report
-        self.privacy = privacy
+        self.held_check = HeldItemsCheck(privacy, lambda held: held.record, self.report_as)
         self.stream = stream
         self.dry_run = dry_run
-        self._generation: int | None = None  # of the tombstones the held items were last checked against
 
     def _hold_item(self, item: BrevoItem, record: dict[str, Any], event_type: str = "") -> None:
         size = len(orjson.dumps(item.payload)) + 1
@@ -60,10 +59,7 @@ class RecordRequest(HeldRequest[HeldItem]):
     def _send_with(self, items: list[HeldItem], send_once: Callable[[list[HeldItem]], int]) -> None:
         """Send `items` with `send_once`, splitting what Brevo refuses; a dry run only counts them. Items of
         people erased since they were admitted are dropped first."""
-        generation = self.privacy.generation()
-        if generation != self._generation:
-            self._generation = generation
-            items = self.privacy.without_erased(items, lambda held: held.record, self.report_as)
+        items = self.held_check.kept(items)
         if self.dry_run:
             self._count(items, "would_send")
             return

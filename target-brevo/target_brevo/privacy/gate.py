@@ -191,3 +191,21 @@ class PrivacyGate:
             return False
         self.report.count(REPORT_AS, "withdrawn_blocklisted" if blocked else "withdrawn_not_in_brevo")
         return True
+
+
+class HeldItemsCheck:
+    """For a delivery that holds items before sending: drops the held items of people erased after their items
+    were admitted (by this process or another), looking again only when the tombstones changed since the last look."""
+
+    def __init__(self, gate: PrivacyGate, identity_of: Callable[[Any], Any], report_as: str) -> None:
+        self.gate = gate
+        self.identity_of = identity_of
+        self.report_as = report_as
+        self._generation: int | None = None
+
+    def kept(self, items: list[Any]) -> list[Any]:
+        generation = self.gate.generation()
+        if generation == self._generation:
+            return items
+        self._generation = generation
+        return self.gate.without_erased(items, self.identity_of, self.report_as)
