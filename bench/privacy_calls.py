@@ -9,7 +9,7 @@ the issue's:
                  `delete`, then `blocklist` (other contacts), and the same 1,000 deletions again (already
                  erased); extended plan (60 contacts calls/s) since the point is counting, the general plan's
                  floor computed. `delete_transactional_logs` at 50 deletions on the general plan (its calls
-                 draw on the 100-per-hour bucket), extrapolated to 1,000.
+                 draw on the 300-per-hour `/smtp/*` bucket), extrapolated to 1,000.
     update-only  10,000 contacts (half of them in Brevo) against accounts of 10,000 and 50,000 contacts,
                  general plan; the one-call-each path (PUT /contacts/{id}) at 200, extrapolated; a naive
                  GET per contact, computed.
@@ -62,7 +62,7 @@ FULL = {
     "events": 100_000,
 }
 ACCOUNTS = (10_000, 50_000)  # contacts already in Brevo for update_only, at --scale 1
-LOGS_MAX = 90  # the logs variant stays inside one window of the 100-per-hour bucket (start-up and polls too)
+LOGS_MAX = 90  # the logs variant stays inside one window of the 300-per-hour `/smtp/*` bucket
 EVENTS_PER_USER = 20
 REFUSED_EVERY = 10  # one user in ten refused consent
 ROUNDS = 2  # runs of each consent setting
@@ -149,14 +149,13 @@ def scenario_deletions(work: Path, sizes: dict[str, int], out: Results) -> None:
     scaled = {k: round(v * n / m) if v >= m else v for k, v in run.calls.items()}
     projected = Run(run.label, n, run.plan, scaled, 0, 0.0, 0.0, run.summary, extrapolated_from=m)
     out.deletions.append((projected, f"{n:,} deletions, `delete_transactional_logs=true`, extrapolated from {m:,}"))
-    logs = per_scope(scaled).get("other", 0)
+    logs = per_scope(scaled).get("smtp", 0)
     out.notes.append(
-        f"Transactional logs: {n:,} deletions make {logs:,} calls in the 100-per-hour bucket (`DELETE /smtp/log`, "
-        f"the start-up `GET /account`): at least {duration(floor_seconds(scaled))} on the general plan "
-        f"({duration(floor_seconds(scaled, 'extended'))} on extended, 600 per hour); the target sends at most "
+        f"Transactional logs: {n:,} deletions make {logs:,} calls in the 300-per-hour `/smtp/*` bucket "
+        f"(`DELETE /smtp/log`): at least {duration(floor_seconds(scaled))} on the general plan "
+        f"({duration(floor_seconds(scaled, 'extended'))} on extended); the target sends at most "
         "`transactional_log_deletions_per_run` (50) of them a run and queues the rest for the next runs, so an "
-        "hourly schedule works off 1,000 in 20 runs, none of them waiting on the bucket; the same bucket holds the "
-        "contact imports' `GET /processes` polls."
+        "hourly schedule works off 1,000 in 20 runs, none of them waiting on the bucket."
     )
 
 
@@ -366,10 +365,10 @@ def consent_table(runs: list[Run]) -> str:
 METHOD = """How the figures are made: every scenario starts a fresh sandbox (import delay 0.5 s, the plan named
 per row) and runs the real `target-brevo` CLI with generated Singer messages on stdin (tap-amplitude's schemas,
 a STATE every 2,000 records); calls are counted per endpoint in the sandbox's request log (429s included), the
-start-up `GET /account` of each run too (it draws on the 100-per-hour bucket). *General-plan floor*: per scope
+start-up `GET /account` of each run too (it draws on the 100-per-hour bucket of all other endpoints). *General-plan floor*: per scope
 with L calls per W-second window, starting full, n calls need (ceil(n/L) - 1) x W seconds; the slowest scope
-wins (the sandbox's model of Brevo's limits: contacts 10/s, the bucket of `/processes` and `/smtp/log` 100 per
-hour). The deletion runs other than the transactional-log one use the `extended` plan (60 contacts calls/s):
+wins (the sandbox's model of Brevo's limits: contacts 10/s, the bucket of `/processes` 100 per hour, `/smtp/*`
+300 per hour). The deletion runs other than the transactional-log one use the `extended` plan (60 contacts calls/s):
 they count calls, and their general-plan time is that floor. The extrapolated row scales the endpoints called
 once per deletion (`DELETE /contacts/{id}`, `DELETE /smtp/log/{email}`) and keeps the others. Update-only and
 insert-only run on the `general` plan with real time. Consent: the sandbox's rate limits are off, so the wall

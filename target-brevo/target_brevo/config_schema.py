@@ -372,15 +372,16 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.BooleanType,
         default=False,
         description="Also erase an erased person's transactional email logs (`DELETE /smtp/log/{email}`, "
-        "asynchronous in Brevo; one call per person from the 100-requests-per-hour bucket, so at most "
-        "`transactional_log_deletions_per_run` a run, the rest queued in the privacy store for the next runs).",
+        "asynchronous in Brevo; one call per person from the 300-requests-per-hour bucket every `/smtp/*` "
+        "endpoint shares, so at most `transactional_log_deletions_per_run` a run, the rest queued in the privacy store "
+        "for the next runs).",
     ),
     th.Property(
         "transactional_log_deletions_per_run",
         th.IntegerType,
         default=50,
-        description="At most this many `DELETE /smtp/log/{email}` calls per run (Brevo's 100-requests-per-hour "
-        "bucket, shared with import polls and order batches); the rest wait in the privacy store.",
+        description="At most this many `DELETE /smtp/log/{email}` calls per run (Brevo's 300-requests-per-hour "
+        "`/smtp/*` bucket); the rest wait in the privacy store.",
     ),
     th.Property(
         "consent_field",

@@ -98,15 +98,16 @@ def test_smtp_log_needs_the_key_and_only_takes_delete(api: SpecCheckedSession, s
     assert deletions(sandbox) == []
 
 
-def test_smtp_log_counts_in_the_100_per_hour_bucket(sandbox: SandboxProcess) -> None:
+def test_smtp_log_counts_in_the_smtp_bucket(sandbox: SandboxProcess) -> None:
+    """Every `/smtp/*` route shares one 300-requests-per-hour bucket (general plan)."""
     api = SpecCheckedSession(sandbox.brevo)
-    assert ratelimit.scope_of("DELETE", "/smtp/log/a@x.io") == "other"
+    assert ratelimit.scope_of("DELETE", "/smtp/log/a@x.io") == "smtp"
     first = api.delete(smtp_log("a@x.io"))
-    assert (first.headers["x-sib-ratelimit-limit"], first.headers["x-sib-ratelimit-remaining"]) == ("100", "99")
-    shared = api.get("/processes")
-    assert shared.headers["x-sib-ratelimit-remaining"] == "98", "the same bucket as GET /processes"
-    contacts = api.get("/contacts")
-    assert contacts.headers["x-sib-ratelimit-limit"] == "10", "not the contacts bucket"
+    assert (first.headers["x-sib-ratelimit-limit"], first.headers["x-sib-ratelimit-remaining"]) == ("300", "299")
+    shared = api.get("/smtp/statistics/events")
+    assert shared.headers["x-sib-ratelimit-remaining"] == "298", "the same bucket as GET /smtp/statistics/events"
+    other = api.get("/processes")
+    assert other.headers["x-sib-ratelimit-limit"] == "100", "not the bucket of all other endpoints"
 
 
 def test_reset_forgets_smtp_log_deletions(api: SpecCheckedSession, sandbox: SandboxProcess) -> None:

@@ -711,7 +711,7 @@ async def _store(
     for event in events:
         if not event.get("device_id"):
             event["device_id"] = device_id_for(event["user_id"])
-    throttled = project.throttle.check(events)
+    throttled = project.throttle.check(events, path)
     if throttled:
         return json_response(throttled, 429), 0
     upload_us = max(to_us(clock.now()), received_us)

@@ -1,5 +1,6 @@
 """A faithful local Brevo API v3 (contacts, imports, attributes, lists, events, orders, transactional log
-deletion, CRM companies and their attributes).
+deletion and email events, CRM companies and their attributes, webhooks), and simulated sends (a campaign
+to a list, transactional emails) whose events are pushed to the registered webhooks.
 
 Served on its own port under `/v3` (see sandbox/README.md for the endpoint table). Every request is
 checked against Brevo's OpenAPI spec (`openapi.yaml`, vendored, with the overlay in `spec.py` for
@@ -19,6 +20,6 @@ Settings (`--set brevo.NAME=VALUE` at start, GET/PATCH /_sandbox/brevo/config at
 Resetting the emulator restores these to their start-up values.
 
 Where things are: `routes.py` lists every endpoint (path -> method -> handler), `/v3` ones
-handled in `api.py` through `pipeline.py`, admin ones in `admin.py`; `account.py` is the state
-they act on; `app.py` assembles the emulator.
+handled in `api.py` through `pipeline.py`, admin ones in `admin.py` and `simulation_admin.py`;
+`account.py` is the state they act on; `app.py` assembles the emulator.
 """

@@ -10,15 +10,19 @@ from sandbox.brevo import company_imports, config, imports
 from sandbox.brevo.imports import ImportWorker
 from sandbox.brevo.ratelimit import RateLimiter
 from sandbox.brevo.store import Store
+from sandbox.brevo.webhook_pushes import RETRIES
+from sandbox.faults import FaultRegistry
+from sandbox.pushes import Pusher
 
 
 class Account:
-    """One Brevo account: its api-key, store, settings, rate limiter and background import worker."""
+    """One Brevo account: its api-key, store, settings, rate limiter, background import worker and webhook pusher."""
 
-    def __init__(self, api_key: str, path: Path, startup: dict[str, Any]) -> None:
+    def __init__(self, api_key: str, path: Path, startup: dict[str, Any], faults: FaultRegistry | None = None) -> None:
         self.api_key = api_key
         self.store = Store(path)
         self.limiter = RateLimiter()
+        self.pusher = Pusher(RETRIES, faults)  # started by the first simulation, in the event loop
         self._startup = dict(startup)
         self._settings: dict[str, Any] = {}
         self._settings_lock = threading.Lock()
@@ -37,12 +41,14 @@ class Account:
         return self.config()
 
     def reset(self) -> None:
-        """Empty the account and restore the start-up settings."""
+        """Empty the account, drop pending pushes, restore the start-up settings (call it from the event loop)."""
         self.store.reset()
         self.limiter.clear()
+        self.pusher.reset()
         self._apply({**config.DEFAULTS, **self._startup})
 
     def close(self) -> None:
+        self.pusher.close()
         self.worker.stop()
         self.worker.join(timeout=5)
         self.store.close()

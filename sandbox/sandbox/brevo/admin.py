@@ -14,7 +14,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.brevo import companies, contacts, events, imports, lists, orders, smtp_logs
+from sandbox.brevo import companies, contacts, events, imports, lists, orders, smtp_logs, webhooks
 from sandbox.brevo.account import Account
 from sandbox.brevo.errors import BrevoError
 
@@ -120,3 +120,9 @@ def all_companies(account: Account, request: Request) -> dict[str, Any]:
 def smtp_log_deletions(account: Account, request: Request) -> dict[str, Any]:
     with account.store.tx() as db:
         return smtp_logs.listing(db, *_page(request))
+
+
+def all_webhooks(account: Account, request: Request) -> dict[str, Any]:
+    with account.store.tx() as db:
+        found = [webhook.redacted() for webhook in webhooks.listing(db, sort="asc")]
+    return {"count": len(found), "webhooks": found}

@@ -20,7 +20,9 @@ from sandbox.brevo import (
     imports,
     lists,
     orders,
+    smtp_events,
     smtp_logs,
+    webhooks,
 )
 from sandbox.brevo.account import Account
 from sandbox.brevo.errors import BrevoError, not_found
@@ -278,6 +280,42 @@ def delete_smtp_log(call: Call) -> Reply:
         accepted = smtp_logs.request_deletion(db, call.path["identifier"])
     if not accepted:
         raise not_found(smtp_logs.MESSAGE_ID_NOT_FOUND)
+    return 204, None
+
+
+def email_event_report(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        return 200, smtp_events.report(db, call.query)
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def list_webhooks(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        found = webhooks.listing(db, call.query.get("type", "transactional"), call.query.get("sort", "desc"))
+    return 200, {"webhooks": [webhook.public() for webhook in found]}
+
+
+def create_webhook(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        return 201, {"id": webhooks.create(db, call.body)}
+
+
+def get_webhook(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        return 200, webhooks.require(db, int(call.path["webhookId"])).public()
+
+
+def update_webhook(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        webhooks.update(db, int(call.path["webhookId"]), call.body)
+    return 204, None
+
+
+def delete_webhook(call: Call) -> Reply:
+    with call.account.store.tx() as db:
+        webhooks.delete(db, int(call.path["webhookId"]))
     return 204, None
 
 

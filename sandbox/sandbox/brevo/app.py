@@ -9,10 +9,10 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from sandbox.brevo import admin
+from sandbox.brevo import admin, simulation_admin
 from sandbox.brevo.account import Account
 from sandbox.brevo.pipeline import v3_routes
-from sandbox.brevo.routes import ADMIN_OPERATIONS, OPERATIONS
+from sandbox.brevo.routes import ADMIN_OPERATIONS, OPERATIONS, SIMULATION_ADMIN_OPERATIONS
 from sandbox.brevo.seed import seed
 from sandbox.brevo.validation import check_request
 
@@ -24,7 +24,10 @@ class BrevoEmulator:
 
     def __init__(self, settings: Any) -> None:
         self.account = Account(
-            settings.brevo_api_key, settings.data_dir / "brevo.sqlite3", settings.options.get("brevo", {})
+            settings.brevo_api_key,
+            settings.data_dir / "brevo.sqlite3",
+            settings.options.get("brevo", {}),
+            getattr(settings, "faults", None),
         )
         # openapi-core takes ~0.4 s to import: warm it up while the servers start.
         threading.Thread(target=check_request, args=("GET", "/v3/contacts", [], None), daemon=True).start()
@@ -49,6 +52,9 @@ class BrevoEmulator:
         return [
             Route(path, admin.endpoint(self.account, by_method), methods=list(by_method))
             for path, by_method in ADMIN_OPERATIONS.items()
+        ] + [
+            Route(path, simulation_admin.endpoint(self.account, by_method), methods=list(by_method))
+            for path, by_method in SIMULATION_ADMIN_OPERATIONS.items()
         ]
 
     def close(self) -> None:

@@ -1,5 +1,7 @@
 """Brevo's rate limits per scope and plan (reference §2), with the x-sib-ratelimit-* headers.
 
+Every `/smtp/*` endpoint shares one bucket, 300 requests/hour on the general plan (reference:
+brevo-webhooks-companies-amplitude-ingest.md §1).
 Fixed windows on the sandbox clock (moving the clock forward an hour empties the hourly bucket).
 `window_scale` shrinks every window (0.01 makes an hour last 36 s) so tests reach a reset fast.
 When a scope has both a per-second and a per-hour limit, both apply; the headers describe the
@@ -39,6 +41,13 @@ LIMITS: dict[str, dict[str, list[tuple[int, float]]]] = {
         "advanced": [(4, SECOND)],
         "extended": [(4, SECOND)],
     },
+    # every /smtp/* endpoint the sandbox serves (POST /smtp/email and GET /smtp/blockedContacts have their own
+    # limits, not served); the extended plan's figure is not documented: the advanced one's, a chosen value
+    "smtp": {
+        "general": [(300, HOUR)],
+        "advanced": [(600, HOUR)],
+        "extended": [(600, HOUR)],
+    },
     "other": {
         "general": [(100, HOUR)],
         "advanced": [(200, HOUR)],
@@ -57,6 +66,8 @@ def scope_of(method: str, path: str) -> str:
         return "orders"
     if method == "POST" and path == "/products":
         return "products"
+    if path.startswith("/smtp/"):
+        return "smtp"
     return "other"
 
 

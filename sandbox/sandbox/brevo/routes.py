@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sandbox.brevo import admin, api, events, orders
+from sandbox.brevo import admin, api, events, orders, simulation_admin
 
 MB = 1024 * 1024
 
@@ -88,6 +88,13 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         )
     },
     "/smtp/log/{identifier}": {"DELETE": Operation(api.delete_smtp_log)},
+    "/smtp/statistics/events": {"GET": Operation(api.email_event_report)},
+    "/webhooks": {"GET": Operation(api.list_webhooks), "POST": Operation(api.create_webhook)},
+    "/webhooks/{webhookId}": {
+        "GET": Operation(api.get_webhook),
+        "PUT": Operation(api.update_webhook),
+        "DELETE": Operation(api.delete_webhook),
+    },
     "/ecommerce/activate": {"POST": Operation(api.activate_ecommerce)},
     "/ecommerce/config/displayCurrency": {"GET": Operation(api.get_currency), "POST": Operation(api.set_currency)},
 }
@@ -115,4 +122,13 @@ ADMIN_OPERATIONS: dict[str, dict[str, admin.AdminHandler]] = {
     "/companies": {"GET": admin.all_companies},
     # ?limit&offset: DELETE /v3/smtp/log/{identifier} requests, oldest first (identifier, kind, status, requested_at)
     "/smtp-log-deletions": {"GET": admin.smtp_log_deletions},
+    # every webhook of every type, oldest first, secrets redacted
+    "/webhooks": {"GET": admin.all_webhooks},
+}
+
+# Admin routes that send (async handlers, see simulation_admin.py).
+SIMULATION_ADMIN_OPERATIONS: dict[str, dict[str, simulation_admin.Handler]] = {
+    "/simulate/campaign": {"POST": simulation_admin.simulate_campaign},
+    "/simulate/transactional": {"POST": simulation_admin.simulate_transactional},
+    "/webhook-deliveries": {"GET": simulation_admin.deliveries, "DELETE": simulation_admin.clear_deliveries},
 }

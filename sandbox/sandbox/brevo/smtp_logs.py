@@ -1,9 +1,10 @@
 """Transactional log deletion: DELETE /smtp/log/{identifier} (an email or a message id).
 
 Brevo deletes an email's transactional logs asynchronously (24-48 h), so an email is accepted
-(204) even when it has no logs. The sandbox sends no transactional email, so it knows no message
-id: every well-formed message id answers 404 "Message ID not found". Each well-formed request is
-recorded with its answer, for the admin route.
+(204) even when it has no logs. A message id is accepted when the transactional simulation sent it
+(it is in `smtp_events`), else 404 "Message ID not found". The sandbox records the request but erases
+nothing (the asynchronous erasure is not emulated). Each well-formed request is recorded with its
+answer, for the admin route.
 """
 
 from __future__ import annotations
@@ -31,12 +32,19 @@ def _kind(identifier: str) -> str:
 
 
 def request_deletion(db: sqlite3.Connection, identifier: str) -> bool:
-    """Record one deletion request: True when accepted (an email), False for a message id (never known here)."""
+    """Record one deletion request: True when accepted (an email, or a message id the simulation sent)."""
     kind = _kind(identifier)
-    accepted = kind == "email"
+    accepted = kind == "email" or (
+        db.execute("SELECT 1 FROM smtp_events WHERE message_id=? LIMIT 1", (identifier,)).fetchone() is not None
+    )
     db.execute(
         "INSERT INTO smtp_log_deletions (identifier, kind, status, requested_at) VALUES (?, ?, ?, ?)",
-        (attrs.normalize_email(identifier) if accepted else identifier, kind, 204 if accepted else 404, clock.now()),
+        (
+            attrs.normalize_email(identifier) if kind == "email" else identifier,
+            kind,
+            204 if accepted else 404,
+            clock.now(),
+        ),
     )
     return accepted
 

@@ -138,6 +138,30 @@ CREATE TABLE IF NOT EXISTS crm_attributes (
     description TEXT,
     UNIQUE (object_type, internal_name)
 );
+CREATE TABLE IF NOT EXISTS webhooks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    modified_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS campaigns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    list_id INTEGER NOT NULL,
+    sent_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS smtp_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    event TEXT NOT NULL,
+    at REAL NOT NULL,
+    template_id INTEGER,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS smtp_events_at ON smtp_events (at);
 """
 
 TABLES = (
@@ -156,6 +180,9 @@ TABLES = (
     "company_contacts",
     "company_deals",
     "crm_attributes",
+    "webhooks",
+    "campaigns",
+    "smtp_events",
 )
 
 DEFAULT_ATTRIBUTES = (("FIRSTNAME", "normal", "text"), ("LASTNAME", "normal", "text"), ("SMS", "normal", "text"))

@@ -7,7 +7,7 @@
   is written `erasing` before Brevo is asked to delete (so no other process re-creates the contact
   meanwhile) and turns `erased` once Brevo answered.
 - `pending_log_deletions`: emails whose transactional logs are still to be erased (Brevo's calls for it draw on
-  a 100-per-hour bucket, so a backlog is worked off over several runs); a row goes once its call succeeded.
+  the 300-per-hour `/smtp/*` bucket, so a backlog is worked off over several runs); a row goes once its call succeeded.
 - `consent`: the last consent seen per person (keyed hash), so a record without the consent field
   (a cohort member, an order) is judged by it.
 

@@ -1,4 +1,4 @@
-"""The HTTP/1.1 client pushes go out with: one POST per call over pooled keep-alive connections (h11 on asyncio).
+"""The HTTP/1.1 client webhook pushes go out with: one POST per call over pooled keep-alive connections (h11).
 
 Why not httpx: at Webhooks Streaming rates (one request per event, hundreds per second) its per-request
 cost was most of a core and fell further with many connections; h11's state machine on asyncio streams

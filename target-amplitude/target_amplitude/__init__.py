@@ -1,0 +1,1 @@
+"""target-amplitude: Singer records as Amplitude events (HTTP V2 or Batch API)."""

@@ -1,0 +1,3 @@
+from target_amplitude.target import TargetAmplitude
+
+TargetAmplitude.cli()

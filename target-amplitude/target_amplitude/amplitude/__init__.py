@@ -1,0 +1,1 @@
+"""Every call to Amplitude's ingestion API."""

@@ -1,0 +1,1 @@
+"""Records to Amplitude events: event type, identity, insert_id, user property updates."""
