@@ -42,11 +42,13 @@ AuthCheck = Callable[[Headers], bool]
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One webhook URL: who may post (`authorize`), and what a body holds (`classify`, see the module docstring)."""
+    """One webhook URL: who may post (`authorize`), and what a body holds (`classify`, see the module docstring);
+    `description` says what it takes, for logs."""
 
     path: str
     authorize: AuthCheck
     classify: Classifier
+    description: str = ""
 
 
 def shared_secret(header: str, expected: str) -> AuthCheck:

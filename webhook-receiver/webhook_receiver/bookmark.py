@@ -1,10 +1,10 @@
-"""The streaming tap's bookmark: `{"bookmarks": {"spool": {"seq": N}}}`, meaning every spooled item through seq N
+"""A spool consumer's bookmark: `{"bookmarks": {"spool": {"seq": N}}}`, meaning every spooled item through seq N
 has been emitted.
 
-It travels three ways: in the STATE messages the tap writes; back from Meltano as the tap's input state (the last
-STATE the target emitted, i.e. what the target has delivered), from which a run resumes; and through the file that
-target-brevo's `state_ack_file` writes (atomically, after each STATE it emits) and this tap's
-`delivered_state_file` polls, through which the spool is pruned while the pipeline runs.
+It travels three ways: in the STATE messages a streaming tap writes; back from Meltano as the tap's input state
+(the last STATE the target emitted, i.e. what the target has delivered), from which a run resumes; and through a
+delivered-state file that the target writes (atomically, after each STATE it emits) and the tap polls, through
+which the spool is pruned while the pipeline runs. Other keys of the state (a tap's own bookmarks) are left alone.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""tap-brevo: Brevo email engagement (webhooks and the transactional events report) as a Singer tap."""

@@ -1,0 +1,3 @@
+from tap_brevo.tap import TapBrevo
+
+TapBrevo.cli()
