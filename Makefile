@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PACKAGES := sandbox/pyproject.toml tap-amplitude/pyproject.toml target-brevo/pyproject.toml webhook-receiver/pyproject.toml requirements.txt
+PACKAGES := sandbox/pyproject.toml tap-amplitude/pyproject.toml target-brevo/pyproject.toml webhook-receiver/pyproject.toml \
+	tap-brevo/pyproject.toml target-amplitude/pyproject.toml requirements.txt
 
 .PHONY: install demo demo-reset lint test bench bench-large sandbox clean
 
@@ -12,7 +13,8 @@ $(VENV)/.installed: $(PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check \
-		-e ./sandbox -e ./webhook-receiver -e './tap-amplitude[testing,streaming]' -e './target-brevo[testing]' -r requirements.txt
+		-e ./sandbox -e ./webhook-receiver -e './tap-amplitude[testing,streaming]' -e './target-brevo[testing]' \
+		-e ./tap-brevo -e ./target-amplitude -r requirements.txt
 	touch $@
 
 demo: install

@@ -134,7 +134,14 @@ CONFIG_SCHEMA = th.PropertiesList(
         "rejects_file",
         th.StringType,
         default=".target-amplitude/rejects.jsonl",
-        description="JSON lines of the records not sent, with the reason (rewritten each run, mode 0600).",
+        description="JSON lines of the records not sent, with the reason (mode 0600; appended to, each line names "
+        "its run).",
     ),
     th.Property("summary_file", th.StringType, description="Also write the run summary (JSON) here."),
+    th.Property(
+        "state_ack_file",
+        th.StringType,
+        description="After each STATE it emits (everything before it accepted by Amplitude), write that STATE here "
+        "too: tap-brevo's `delivered_state_file`, so that its spool is pruned while the service runs.",
+    ),
 ).to_dict()

@@ -1,10 +1,11 @@
-"""The run's counters, its summary, and the rejects file (JSON lines, mode 0600, rewritten each run)."""
+"""The run's counters, its summary, and the rejects file (JSON lines, mode 0600, appended to: each line names its run)."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,22 +18,24 @@ from target_amplitude.mapping.events import plain
 
 
 class RejectsFile:
-    """A line per record not sent: time, stream, key, insert_id, reason and the record (never the api key)."""
+    """A line per record not sent: run id, time, stream, key, insert_id, reason and the record (never the api key).
+    Earlier runs' lines stay: a restarted service does not lose what its last run refused."""
 
     def __init__(self, path: str | None, redact: Callable[[str], str]) -> None:
         self.path = Path(path) if path else None
         self._redact = redact
         self._fd: int | None = None
         self._lock = threading.Lock()
+        self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             os.chmod(self.path, 0o600)
 
     def write(self, entry: dict[str, Any]) -> None:
         if self._fd is None:
             return
-        stamped = {"rejected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entry}
+        stamped = {"run_id": self.run_id, "rejected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entry}
         line = self._redact(orjson.dumps(plain(stamped), default=str).decode()) + "\n"
         with self._lock:
             os.write(self._fd, line.encode())

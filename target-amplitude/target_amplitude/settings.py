@@ -29,6 +29,7 @@ class Settings:
     ledger_path: str
     rejects_file: str | None
     summary_file: str | None
+    state_ack_file: str | None
 
 
 def parse_settings(config: dict[str, Any]) -> Settings:
@@ -86,4 +87,5 @@ def parse_settings(config: dict[str, Any]) -> Settings:
         ledger_path=str(get("ledger_path")),
         rejects_file=get("rejects_file") or None,
         summary_file=get("summary_file") or None,
+        state_ack_file=get("state_ack_file") or None,
     )

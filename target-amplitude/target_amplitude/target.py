@@ -11,12 +11,14 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
 from singer_sdk import Target
 
 from target_amplitude.config_schema import CONFIG_SCHEMA
+from target_amplitude.delivery.acknowledgement import acknowledge
 from target_amplitude.run import Run
 from target_amplitude.settings import Settings, parse_settings
 from target_amplitude.sinks import EventsSink
@@ -70,6 +72,8 @@ class TargetAmplitude(Target):
         if state != self._written_state:  # a drain at the end of input would repeat the last STATE
             super()._write_state_message(state)
             self._written_state = state
+            if self.settings.state_ack_file:
+                acknowledge(Path(self.settings.state_ack_file), state)
 
     def setup_mapper(self) -> None:
         _ = self.settings  # a bad setting (URL, data_center, limits) stops the run before any input is read

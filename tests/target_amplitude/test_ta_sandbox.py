@@ -211,3 +211,17 @@ def test_a_state_is_emitted_once_the_events_before_it_are_in(amplitude, config, 
         "sent": 30, "skipped": 0, "rejected": 0, "duplicates_skipped": 0, "requests": 3, "retries": 0, "throttled": 0,
     }  # fmt: skip
     assert amplitude.amplitude["api_key"] not in line
+
+
+def test_the_ack_file_holds_the_last_state_and_rejects_keep_earlier_runs(amplitude, config, tmp_path) -> None:
+    ack = tmp_path / "delivered-state.json"
+    nobody = {**email_event(1, "opened"), "email": None}  # no identity: rejected
+    first = run_target(config(state_ack_file=str(ack)), messages([nobody]))
+    assert first.error is None and first.summary["rejected"] == 1
+    assert json.loads(ack.read_text()) == first.states[-1]
+    records = [email_event(10 + n, "opened") for n in range(12)]
+    second = run_target(config(state_ack_file=str(ack)), messages([*records, nobody]))
+    assert second.error is None
+    assert json.loads(ack.read_text()) == second.states[-1] == {"bookmarks": {"email_events": {"n": 13, "done": True}}}
+    lines = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and lines[0]["run_id"] != lines[1]["run_id"], "the first run's reject is still there"

@@ -29,7 +29,13 @@ def plugin(kind: str, name: str) -> dict:
 
 @pytest.mark.parametrize(
     ("kind", "name"),
-    [("extractors", "tap-amplitude"), ("extractors", "tap-amplitude-streaming"), ("loaders", "target-brevo")],
+    [
+        ("extractors", "tap-amplitude"),
+        ("extractors", "tap-amplitude-streaming"),
+        ("extractors", "tap-brevo"),
+        ("loaders", "target-brevo"),
+        ("loaders", "target-amplitude"),
+    ],
 )
 def test_every_setting_is_declared_with_its_description(kind: str, name: str) -> None:
     about = json.loads(
@@ -71,6 +77,9 @@ def test_environments_job_and_schedule() -> None:
     realtime = next(j for j in doc["jobs"] if j["name"] == "amplitude-to-brevo-realtime")
     assert realtime["tasks"] == ["tap-amplitude-streaming target-brevo-realtime"]
     assert any(s["job"] == "amplitude-to-brevo" and s["interval"] == "@hourly" for s in doc["schedules"])
+    loop = next(j for j in doc["jobs"] if j["name"] == "brevo-engagement-to-amplitude")
+    assert loop["tasks"] == ["tap-brevo target-amplitude"]
+    assert any(s["job"] == "brevo-statistics-to-amplitude" and s["interval"] == "@hourly" for s in doc["schedules"])
 
 
 def test_the_base_config_holds_no_demo_values() -> None:
