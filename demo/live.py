@@ -18,8 +18,8 @@ from typing import Any
 
 from sandbox.process import SandboxProcess
 
-from demo.realtime_service import RealtimeService, ServiceError
 from demo.report import table
+from demo.service import Service, ServiceError
 
 EXISTING_USER = "user-000001"  # in the simulated app (and in Brevo) since the first chapter
 # The seed's HTTP V2 example: revenue in plain event properties, a Purchase (a revenue event type in the demo).
@@ -67,7 +67,7 @@ def app_requests(chapter: int, now_ms: int) -> list[list[dict[str, Any]]]:
 
 
 class LiveSection:
-    def __init__(self, sandbox: SandboxProcess, service: RealtimeService) -> None:
+    def __init__(self, sandbox: SandboxProcess, service: Service) -> None:
         self.sandbox = sandbox
         self.service = service
         self.before = sandbox.admin("GET", "brevo/stats")
@@ -203,7 +203,7 @@ def _properties(sent: Sent) -> str:
     return ", ".join(f"{k} {v}" for k, v in sent.properties.items())
 
 
-def run(sandbox: SandboxProcess, service: RealtimeService, chapter: int) -> datetime:
+def run(sandbox: SandboxProcess, service: Service, chapter: int) -> datetime:
     """The live section, with the service already started; returns the sandbox clock at its end."""
     settings = service.settings
     first_seq = service.wait_until_drained()["last_seq"]

@@ -1,6 +1,8 @@
 """The demo: a simulated app sends events to the sandbox's Amplitude, `meltano run` moves them to the
 sandbox's Brevo, and a report shows what landed. Then the live section: the real-time service
-(`tap-amplitude-streaming target-brevo-realtime`) takes a few events pushed the moment the app sends them.
+(`tap-amplitude-streaming target-brevo-realtime`) takes a few events pushed the moment the app sends them. Then
+the closed loop: a campaign to the power users' list, whose opens and clicks come back into Amplitude as events
+(`tap-brevo target-amplitude`, Brevo's webhooks).
 Each run continues the app's story: the next run sends only new events, and the pipeline delivers only
 those (the live ones included: the export sees them again, the shared ledger keeps them out).
 
@@ -25,8 +27,8 @@ from typing import Any
 from sandbox.amplitude import seed
 from sandbox.process import SandboxProcess, start
 
-from demo import live, report
-from demo.realtime_service import RealtimeService, ServiceError, ServiceSettings, port_is_free
+from demo import closed_loop, live, report
+from demo.service import Service, ServiceError, ServiceSettings, port_is_free
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO / ".demo"
@@ -35,6 +37,7 @@ OUTPUT = REPO / "output"
 ENVIRONMENT = "demo"
 STATE_ID = f"{ENVIRONMENT}:tap-amplitude-to-target-brevo"
 REALTIME_STATE_ID = f"{ENVIRONMENT}:tap-amplitude-streaming-to-target-brevo-realtime"
+LOOP_STATE_ID = f"{ENVIRONMENT}:tap-brevo-to-target-amplitude"
 MELTANO = Path(sys.executable).with_name("meltano")
 
 # Must match meltano.yml's demo (and dev) environment.
@@ -83,7 +86,7 @@ def start_over() -> None:
     reports."""
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     shutil.rmtree(OUTPUT, ignore_errors=True)
-    for state_id in (STATE_ID, REALTIME_STATE_ID):
+    for state_id in (STATE_ID, REALTIME_STATE_ID, LOOP_STATE_ID):
         meltano(f"--environment={ENVIRONMENT}", "state", "clear", "--force", state_id, check=False, quiet=True)
 
 
@@ -111,7 +114,7 @@ def start_sandbox() -> SandboxProcess:
 
 def live_section(sandbox: SandboxProcess, settings: ServiceSettings, chapter: int) -> datetime:
     """Start the real-time service, let the app send a few events, stop the service; the sandbox clock at the end."""
-    service = RealtimeService(MELTANO, REPO, ENVIRONMENT, settings, DEMO_DIR / "realtime.log")
+    service = Service(MELTANO, REPO, ENVIRONMENT, settings, DEMO_DIR / "realtime.log")
     try:
         ready = service.start()
         print(
@@ -122,6 +125,23 @@ def live_section(sandbox: SandboxProcess, settings: ServiceSettings, chapter: in
         return live.run(sandbox, service, chapter)
     except ServiceError as exc:
         raise SystemExit(f"live section: {exc}") from exc
+    finally:
+        service.ensure_stopped()
+
+
+def loop_section(sandbox: SandboxProcess, settings: ServiceSettings, chapter: int) -> datetime:
+    """Start the closed loop's service, send a campaign, stop the service; the sandbox clock at the end."""
+    service = Service(MELTANO, REPO, ENVIRONMENT, settings, DEMO_DIR / "closed-loop.log")
+    try:
+        ready = service.start()
+        print(
+            f"    meltano --environment={ENVIRONMENT} run tap-brevo target-amplitude: a service (runs until SIGTERM), "
+            f"receiving Brevo's webhooks on port {settings.port} after {ready:.1f} s; its log: "
+            f"{service.log_file.relative_to(REPO)}"
+        )
+        return closed_loop.run(sandbox, service, chapter, meltano, ENVIRONMENT)
+    except ServiceError as exc:
+        raise SystemExit(f"closed loop: {exc}") from exc
     finally:
         service.ensure_stopped()
 
@@ -163,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.monotonic()
     realtime = ServiceSettings.from_project(REPO, ENVIRONMENT)
-    check_ports_free([*PORTS.values(), realtime.port])
+    loop = ServiceSettings.from_project(REPO, ENVIRONMENT, tap="tap-brevo", target="target-amplitude")
+    check_ports_free([*PORTS.values(), realtime.port, loop.port])
     if args.reset:
         start_over()
     story = load_story()
@@ -171,9 +192,11 @@ def main(argv: list[str] | None = None) -> None:
         start_over()
     DEMO_DIR.mkdir(exist_ok=True)
 
-    step("Installing the Meltano plugins (tap-amplitude, tap-amplitude-streaming, target-brevo)")
-    meltano("install", "extractor", "tap-amplitude", "tap-amplitude-streaming", quiet=True)
-    meltano("install", "loader", "target-brevo", quiet=True)  # target-brevo-realtime inherits it, and its venv
+    step("Installing the Meltano plugins (tap-amplitude, tap-amplitude-streaming, tap-brevo, target-brevo, "
+         "target-amplitude)")  # fmt: skip
+    meltano("install", "extractor", "tap-amplitude", "tap-amplitude-streaming", "tap-brevo", quiet=True)
+    # target-brevo-realtime inherits target-brevo, and its venv
+    meltano("install", "loader", "target-brevo", "target-amplitude", quiet=True)
 
     step("Starting the sandbox (Amplitude and Brevo emulators on 127.0.0.1)")
     sandbox = start_sandbox()
@@ -202,6 +225,12 @@ def main(argv: list[str] | None = None) -> None:
         story["clock"] = live_section(sandbox, realtime, chapter).isoformat()
         STORY.write_text(json.dumps(story, indent=2))
         print(f"    (the live section took {time.monotonic() - live_started:.1f} s)")
+
+        step("Closed loop: a campaign to the power users; Brevo's webhooks bring opens and clicks back into Amplitude")
+        loop_started = time.monotonic()
+        story["clock"] = loop_section(sandbox, loop, chapter).isoformat()
+        STORY.write_text(json.dumps(story, indent=2))
+        print(f"    (the closed loop took {time.monotonic() - loop_started:.1f} s)")
     finally:
         sandbox.stop()
     print(f"\nDemo finished in {time.monotonic() - started:.0f} s. Run `make demo` again for the next chapter "

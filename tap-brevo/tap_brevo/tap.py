@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -20,7 +21,9 @@ from tap_brevo.emitter import Emitter
 from tap_brevo.events import STATISTICS_NAMES
 from tap_brevo.streams import EmailEventsStream
 
-_NUMBER = th.NumberType
+# A number, or its text: Meltano 4.4 cannot pass `kind: decimal` values set from the environment, so
+# meltano.yml declares these settings as text and the tap reads both forms (with float()).
+_NUMBER = th.CustomType({"type": ["number", "string"], "pattern": r"^-?[0-9]+(\.[0-9]+)?$"})
 DEFAULT_SMTP_RESERVE = 50
 
 
@@ -103,8 +106,12 @@ class TapBrevo(Tap):
                     "sending email): the pull waits for the bucket's reset when no more than this many remain."),
         # -- enrichment
         th.Property("contact_lookup", th.BooleanType, default=False,
-                    description="Add the contact's ext_id (and contact_attributes) from GET /contacts/{email}, "
-                    "once per email per run; needs api_key."),
+                    description="Add the contact's ext_id (and contact_attributes) from a directory of the account's "
+                    "contacts: read from GET /contacts in pages of 1,000 (later runs: only the contacts modified "
+                    "since), again when an email is not in it (at most every 30 s); needs api_key."),
+        th.Property("contact_directory_path", th.StringType, default=".tap-brevo/contacts.sqlite3",
+                    description="SQLite file of that directory (email, contact id, ext_id, attributes); keep it "
+                    "between runs so that they read only what changed."),
         th.Property("contact_attributes", th.ArrayType(th.StringType), default=[],
                     description="Contact attributes to copy into `contact_attributes` (e.g. AMPLITUDE_USER_ID)."),
     ).to_dict()  # fmt: skip
@@ -141,7 +148,12 @@ class TapBrevo(Tap):
         lookup_client = self._client(stoppable=False) if config.get("contact_lookup") else None
         contacts = None
         if lookup_client is not None:
-            contacts = ContactLookup(lookup_client, config.get("contact_attributes") or [], self.logger)
+            contacts = ContactLookup(
+                lookup_client,
+                config.get("contact_attributes") or [],
+                self.logger,
+                Path(config["contact_directory_path"]),
+            )
         emitter = Emitter(stream if stream.selected else None, contacts)
         try:
             settings = statistics.pull_settings(config) if pull else None
@@ -159,7 +171,10 @@ class TapBrevo(Tap):
             ", ".join(f"{source} {count}" for source, count in sorted(emitter.by_source.items())) or "none",
             emitter.duplicates,
             skipped or "none",
-            f"; contacts looked up: {contacts.looked_up} ({contacts.failures} failed)" if contacts else "",
+            f"; contacts: {contacts.looked_up} records enriched, {contacts.not_found} without a contact, "
+            f"{contacts.contacts_read} contacts read ({contacts.failures} failed reads)"
+            if contacts
+            else "",
         )
         for used in (client, lookup_client):
             if used is not None:

@@ -38,6 +38,7 @@ class TargetAmplitude(Target):
         self._run: Run | None = None
         self._flushed_at = time.monotonic()
         self._written_state: dict | None = None
+        self._stopped_cleanly_by: int | None = None  # the signal after whose drain everything read was delivered
         self.summary: dict[str, Any] = {}
         super().__init__(*args, **kwargs)
         self.max_parallelism = 1
@@ -75,6 +76,19 @@ class TargetAmplitude(Target):
             if self.settings.state_ack_file:
                 acknowledge(Path(self.settings.state_ack_file), state)
 
+    def _handle_termination(self, signum: int, frame: Any) -> None:  # pragma: no cover - signal path
+        """A stop request (a service under systemd, Kubernetes, `meltano run` stopped): the SDK delivers what is
+        held, then exits. The run counts as completed when that drain succeeded and no delivery was cut short
+        (the tap stops too; what it had not sent yet comes again on the next run, after the last STATE)."""
+        interrupted = self._run is not None and self._run.delivery.flushing
+        self.logger.info("Received signal %d: delivering what is held, then stopping", signum)
+        try:
+            self.drain_all(is_endofpipe=True)
+            if not interrupted:
+                self._stopped_cleanly_by = signum
+        finally:
+            super(Target, self)._handle_termination(signum, frame)
+
     def setup_mapper(self) -> None:
         _ = self.settings  # a bad setting (URL, data_center, limits) stops the run before any input is read
         super().setup_mapper()
@@ -84,7 +98,7 @@ class TargetAmplitude(Target):
         try:
             super().listen(file_input)
         except BaseException:
-            self.finish(completed=False)
+            self.finish(completed=self._stopped_cleanly_by is not None)
             raise
 
     def process_endofpipe(self) -> None:
@@ -97,6 +111,8 @@ class TargetAmplitude(Target):
             return
         run, self._run = self.run, None
         self.summary = run.summary(completed=completed)
+        if self._stopped_cleanly_by is not None:
+            self.summary["stopped_by_signal"] = self._stopped_cleanly_by
         SUMMARY_LOGGER.info("target-amplitude run summary: %s", run.client.redact(orjson.dumps(self.summary).decode()))
         run.write_summary(self.summary)
         run.close()

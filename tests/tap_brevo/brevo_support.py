@@ -79,6 +79,7 @@ class BrevoTap:
             "auth_token": TOKEN,
             "port": 0,
             "spool_path": str(self.spool_path),
+            "contact_directory_path": str(workdir / "contacts.sqlite3"),
             "progress_interval_seconds": 1,
             **config,
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -225,3 +226,27 @@ def test_the_ack_file_holds_the_last_state_and_rejects_keep_earlier_runs(amplitu
     assert json.loads(ack.read_text()) == second.states[-1] == {"bookmarks": {"email_events": {"n": 13, "done": True}}}
     lines = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and lines[0]["run_id"] != lines[1]["run_id"], "the first run's reject is still there"
+
+
+def test_sigterm_delivers_what_is_held_and_the_run_counts_as_completed(amplitude, config, tmp_path) -> None:
+    """A service stopped by its supervisor: what it read is delivered, its last STATE covers it, exit 0."""
+    path = tmp_path / "config.json"
+    summary_file = tmp_path / "summary.json"
+    # a long flush interval: the records are still held when the signal comes
+    path.write_text(json.dumps(config(summary_file=str(summary_file), flush_interval_seconds=3600)))
+    records = [email_event(n) for n in range(5)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "target_amplitude", "--config", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdin is not None
+    process.stdin.write("".join(json.dumps(m) + "\n" for m in messages(records)))
+    process.stdin.flush()  # the pipe stays open, as a running tap keeps it
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err[-2000:]
+    summary = json.loads(summary_file.read_text())
+    assert summary["completed"] is True and summary["stopped_by_signal"] == signal.SIGTERM
+    assert json.loads(out.splitlines()[-1]) == {"bookmarks": {"email_events": {"n": 5, "done": True}}}
+    assert set(by_insert_id(exported(amplitude))) == {f"brevo-{r['event_id']}" for r in records}

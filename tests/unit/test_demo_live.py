@@ -7,7 +7,7 @@ from pathlib import Path
 
 from demo.live import EXISTING_USER, SEED_EXAMPLE, app_requests
 from demo.project import plugin_config
-from demo.realtime_service import ServiceSettings, port_is_free
+from demo.service import ServiceSettings, port_is_free
 
 REPO = Path(__file__).resolve().parents[2]
 

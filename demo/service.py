@@ -1,6 +1,7 @@
-"""The demo environment's real-time service: `meltano run tap-amplitude-streaming target-brevo-realtime`, run
-the way systemd or Kubernetes would: its own process group, ready once its receiver answers `GET /health`, stopped
-with SIGTERM. Its settings are read from meltano.yml's environment, the one place they are declared.
+"""The demo environment's services, run the way systemd or Kubernetes would: their own process group, ready once
+their receiver answers `GET /health`, stopped with SIGTERM. The real-time path (`meltano run tap-amplitude-streaming
+target-brevo-realtime`) and the closed loop (`meltano run tap-brevo target-amplitude`). Their settings are read
+from meltano.yml's environment, the one place they are declared.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from demo.project import plugin_config
 
 TAP = "tap-amplitude-streaming"
 TARGET = "target-brevo-realtime"
+# The receiver's credential setting, per tap: what a sender must present.
+SECRET_SETTING = {"tap-amplitude-streaming": "secret", "tap-brevo": "auth_token"}
 STREAM_PATH = "/amplitude/stream"  # the tap's default path_prefix, which meltano.yml leaves as it is
 STOP_TIMEOUT_SECONDS = 45  # the target finishes its input within 30 s of a SIGTERM (its own cap)
 POLL_SECONDS = 0.1
@@ -33,18 +36,22 @@ class ServiceSettings:
     spool_path: Path
     delivered_state_file: Path
     summary_file: Path
+    tap: str = TAP
+    target: str = TARGET
 
     @classmethod
-    def from_project(cls, repo: Path, environment: str) -> ServiceSettings:
+    def from_project(cls, repo: Path, environment: str, tap: str = TAP, target: str = TARGET) -> ServiceSettings:
         project_file = repo / "meltano.yml"
-        tap = plugin_config("extractors", TAP, environment, project_file)
-        target = plugin_config("loaders", TARGET, environment, project_file)
+        tap_config = plugin_config("extractors", tap, environment, project_file)
+        target_config = plugin_config("loaders", target, environment, project_file)
         return cls(
-            port=int(tap["port"]),
-            secret=str(tap["secret"]),
-            spool_path=repo / tap["spool_path"],
-            delivered_state_file=repo / tap["delivered_state_file"],
-            summary_file=repo / target["summary_file"],
+            port=int(tap_config["port"]),
+            secret=str(tap_config[SECRET_SETTING[tap]]),
+            spool_path=repo / tap_config["spool_path"],
+            delivered_state_file=repo / tap_config["delivered_state_file"],
+            summary_file=repo / target_config["summary_file"],
+            tap=tap,
+            target=target,
         )
 
     @property
@@ -56,11 +63,11 @@ class ServiceError(RuntimeError):
     """The service could not start or stop as it should; the message says what to look at."""
 
 
-class RealtimeService:
+class Service:
     """`start()` it, then `stop()` it (SIGTERM); `ensure_stopped()` in a `finally`."""
 
     def __init__(self, meltano: Path, repo: Path, environment: str, settings: ServiceSettings, log_file: Path) -> None:
-        self.command = [str(meltano), f"--environment={environment}", "run", "--force", TAP, TARGET]
+        self.command = [str(meltano), f"--environment={environment}", "run", "--force", settings.tap, settings.target]
         self.repo = repo
         self.settings = settings
         self.log_file = log_file
@@ -72,7 +79,7 @@ class RealtimeService:
         port = self.settings.port
         if not port_is_free(port):
             raise ServiceError(
-                f"port {port} (tap-amplitude-streaming's port in meltano.yml) is taken: another receiver or an "
+                f"port {port} ({self.settings.tap}'s port in meltano.yml) is taken: another receiver or an "
                 "earlier demo still runs. Stop it (or wait a minute) and retry."
             )
         self.settings.summary_file.unlink(missing_ok=True)  # so that only this run's summary is read
@@ -84,10 +91,10 @@ class RealtimeService:
             )
         while self.health() is None:
             if self.process.poll() is not None:
-                raise ServiceError(f"the real-time service exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise ServiceError(f"the service exited with {self.process.returncode}:\n{self.log_tail()}")
             if time.monotonic() - started > timeout:
                 self.stop()
-                raise ServiceError(f"the real-time service did not answer /health within {timeout:.0f} s")
+                raise ServiceError(f"the service did not answer /health within {timeout:.0f} s")
             time.sleep(POLL_SECONDS)
         return time.monotonic() - started
 
@@ -123,7 +130,7 @@ class RealtimeService:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
             raise ServiceError(
-                f"the real-time service ignored SIGTERM for {STOP_TIMEOUT_SECONDS} s and was killed:\n{self.log_tail()}"
+                f"the service ignored SIGTERM for {STOP_TIMEOUT_SECONDS} s and was killed:\n{self.log_tail()}"
             ) from None
         return time.monotonic() - started
 
