@@ -10,8 +10,11 @@ export as bench/tap_throughput.py, and then, against one sandbox, alternates --r
 
 Each writes its stdout into a pipe that this script drains and in which it counts RECORD lines (the same sink
 for both); wall time from process start to exit, CPU time, peak RSS of the process tree (psutil, every 20 ms).
-Both must emit every event of the export. For context it also times tap_throughput.py's floor (a bare script
-that gunzips, decodes and re-encodes the same zips, already on disk) and a bare download of the windows.
+Both must emit every event of the export. Before the rounds, one bare download of every window warms the
+sandbox's export cache (a window's zip is built once and served again while nothing is ingested into it, as
+Amplitude serves prepared files), so neither reader waits for zips built on request. For context it also times
+tap_throughput.py's floor (a bare script that gunzips, decodes and re-encodes the same zips, already on disk) and
+bare downloads of the windows, built on request (the warm-up) and served from the cache.
 
 Pointing Airbyte at the sandbox: its `events` stream is a Python `HttpStream` (not part of the declarative
 manifest) whose `url_base` property is hard-wired to https://amplitude.com/api/ (or the EU host). No config or
@@ -189,6 +192,10 @@ def main() -> None:
         (work / "tap" / "config.json").write_text(json.dumps(benchlib.tap_config(sandbox, data)))
         (work / "tap" / "catalog.json").write_text(json.dumps(benchlib.tap_catalog(("events",))))
         tap_args = ["--config", str(work / "tap" / "config.json"), "--catalog", str(work / "tap" / "catalog.json")]
+        # Amplitude serves prepared files; the sandbox builds each window's zip on first request and keeps it
+        # (sandbox/sandbox/amplitude/export_cache.py). One bare pass builds them, so both readers get served files.
+        print("==> warming the sandbox's export cache: one bare download of every window", flush=True)
+        _paths, cold_seconds, _size = tap_throughput.download(sandbox, data, work / "download")
 
         def one(reader: str) -> None:
             if reader == "airbyte":
@@ -270,14 +277,11 @@ def main() -> None:
             "-",
         ]
     )
-    rows.append(
-        [
-            "bare download (the sandbox's export)",
-            f"{rate(data.events, download_seconds):,.0f}",
-            f"{download_seconds:.1f} s",
-        ]
-        + ["-"] * 5
-    )
+    for label, seconds in (
+        ("bare download, zips served from the sandbox's cache (as in the runs)", download_seconds),
+        ("bare download, zips built on request (the warm-up pass)", cold_seconds),
+    ):
+        rows.append([label, f"{rate(data.events, seconds):,.0f}", f"{seconds:.2f} s"] + ["-"] * 5)
     lines += [benchlib.table(header, rows), ""]
     startups = [r.startup_seconds for r in tap if r.startup_seconds is not None]
     lines += [
@@ -291,13 +295,12 @@ def main() -> None:
         (
             f"- tap-amplitude at {rate(data.events, best_tap.seconds) / floor_rate:.2f} of the floor's events/s "
             f"(end to end, its downloads and {statistics.median(startups) if startups else 0:.1f} s of start-up "
-            "included, against the floor's decode loop alone). The sandbox generates each zip on the fly (SQLite, "
-            f"gzip level 6) and serves a bare client {rate(data.events, download_seconds):,.0f} events/s: "
-            f"{GOAL_RATIO:.0f}x Airbyte's best run means finishing in {best_airbyte.seconds / GOAL_RATIO:.1f} s, "
-            f"and downloading the same windows alone takes {download_seconds:.1f} s on the same "
-            f"{os.cpu_count()} CPUs: a reader that cost nothing would reach "
-            f"{best_airbyte.seconds / download_seconds:.1f}x. The per CPU second ratio compares the connectors' "
-            "own work."
+            "included, against the floor's decode loop alone). The sandbox keeps each window's zip once built and "
+            "serves it again while nothing is ingested into it, as Amplitude serves prepared files; a bare pass "
+            f"before the rounds built them ({cold_seconds:.1f} s, gzip level 6 from SQLite), so both readers "
+            f"download served files ({download_seconds:.2f} s for every window). {GOAL_RATIO:.0f}x Airbyte's best "
+            f"run means finishing in {best_airbyte.seconds / GOAL_RATIO:.2f} s on the same {os.cpu_count()} CPUs. "
+            "The per CPU second ratio compares the connectors' own work."
         ),
         (
             "- Both read the same export windows (24 h from the same start hour; Airbyte also asks for the days "

@@ -117,13 +117,24 @@ class ExportArchive:
 
     def events(self, hour: datetime, name: str, decode: Callable[[bytes], T]) -> Iterator[T]:
         """`decode(line)` for each line of one member; a corrupt member raises `CorruptExport` naming the hour."""
-        line_number = 0
+        for batch in self.event_batches(hour, name, decode):
+            yield from batch
+
+    def event_batches(self, hour: datetime, name: str, decode: Callable[[bytes], T]) -> Iterator[list[T]]:
+        """`events`, a list per decompressed piece (a few hundred lines): the caller's per-event loop then runs
+        without a generator step per event. Blank lines are skipped; a corrupt member raises `CorruptExport`."""
+        line_number = 0  # lines before the current piece
         try:
             with self._zip.open(name) as member:
                 chunks = _gunzip(member) if _is_gzip_name(name) else iter(lambda: member.read(READ_CHUNK), b"")
-                for line_number, line in enumerate(_lines(chunks), start=1):
-                    if line and not line.isspace():
-                        yield decode(line)
+                for lines in _line_lists(chunks):
+                    try:
+                        batch = [decode(line) for line in lines if line and not line.isspace()]
+                    except msgspec.DecodeError:
+                        line_number += _first_undecodable(lines, decode)
+                        raise
+                    line_number += len(lines)
+                    yield batch
         except (OSError, EOFError, *INFLATE_ERRORS, zipfile.BadZipFile) as exc:
             raise CorruptExport(
                 f"export of hour {hour:%Y-%m-%dT%H}:00Z is corrupt: member {name} does not decompress "
@@ -135,6 +146,17 @@ class ExportArchive:
                 f"export of hour {hour:%Y-%m-%dT%H}:00Z is corrupt: member {name} line {line_number} "
                 f"is not a JSON object ({exc}); stopping rather than skipping data."
             ) from None
+
+
+def _first_undecodable(lines: list[bytes], decode: Callable[[bytes], Any]) -> int:
+    """The 1-based number, within `lines`, of the first line that does not decode."""
+    for number, line in enumerate(lines, start=1):
+        if line and not line.isspace():
+            try:
+                decode(line)
+            except msgspec.DecodeError:
+                return number
+    return len(lines)
 
 
 def _gunzip(member: IO[bytes]) -> Iterator[bytes]:
@@ -161,15 +183,16 @@ def _gunzip(member: IO[bytes]) -> Iterator[bytes]:
         raise EOFError("compressed data ended before the end-of-stream marker was reached")
 
 
-def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Lines (without their newline) across chunk boundaries."""
+def _line_lists(chunks: Iterator[bytes]) -> Iterator[list[bytes]]:
+    """The lines (without their newline) of each chunk, a line cut by a chunk boundary joined to the next chunk."""
     rest = b""
     for chunk in chunks:
         lines = (rest + chunk if rest else chunk).split(b"\n")
         rest = lines.pop()
-        yield from lines
+        if lines:
+            yield lines
     if rest:
-        yield rest
+        yield [rest]
 
 
 def _is_gzip_name(name: str) -> bool:

@@ -3,6 +3,7 @@ children, fed from the same download, so each hour is downloaded once whichever 
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -10,6 +11,7 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
+from singer_sdk import Stream, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
@@ -102,6 +104,56 @@ class EventsStream(TypedRecordsStream):
             "empty_windows": 0,
             "bytes": 0,
         }
+        self._records_written = 0  # by `_write_events`, for the SDK's STATE_MSG_FREQUENCY cadence
+        self._record_counter: metrics.Counter | None = None
+
+    # -- the fast path: events written straight from the read loop ------------------------------------
+
+    fast_path_allowed = True  # False: every event goes through the SDK's record loop (for tests that compare)
+
+    @cached_property
+    def fast_output(self) -> SingerOutput | None:
+        """The writer when events can skip the SDK's per-record loop with the same output, else None.
+
+        That loop, for this stream, writes each record (`_write_record_message`, here `SingerOutput.write_record`),
+        counts it for the `record_count` metric and writes a STATE message every `STATE_MSG_FREQUENCY` records;
+        the rest is a no-op for it (`post_process` is the identity, no partitions, no per-record child contexts,
+        per-record bookmarks are off). `_write_events` does exactly those three things for a list of events.
+        The SDK's loop stays for BATCH output, dry runs with a record limit and anything that changes records
+        (field deselection, stream maps, flattening: `direct_output` is None then).
+        """
+        output = self.direct_output
+        if (
+            not self.fast_path_allowed
+            or not isinstance(output, SingerOutput)
+            or self.ABORT_AT_RECORD_COUNT is not None
+            or type(self).post_process is not Stream.post_process
+            or self.partitions
+        ):
+            return None
+        return output
+
+    def get_record_counter(self, **kwargs: Any) -> metrics.Counter:
+        """The SDK's counter for this sync, kept so that events written by `_write_events` are counted in it."""
+        self._record_counter = super().get_record_counter(**kwargs)
+        return self._record_counter
+
+    def _write_events(self, output: SingerOutput, events: list[Any]) -> None:
+        """What the SDK's record loop does for each of `events` (see `fast_output`), with one write per STATE
+        interval instead of one call per record: the same bytes in the same order."""
+        every = self.STATE_MSG_FREQUENCY
+        start = 0
+        while start < len(events):
+            until_state = every - self._records_written % every
+            part = events[start : start + until_state]
+            output.write_records(self.name, part, self._stream_version)
+            self.state_manager.is_flushed = False
+            self._records_written += len(part)
+            if self._record_counter is not None:
+                self._record_counter.increment(len(part))
+            if self._records_written % every == 0:
+                self._write_state_message()
+            start += len(part)
 
     @cached_property
     def revenue_reader(self) -> RevenueReader:
@@ -192,6 +244,9 @@ class EventsStream(TypedRecordsStream):
             )
         exporter = Exporter(self.client)
         decoder = EventDecoder()
+        # What start-up built (the SDK, schemas, catalog, config) lives until exit: out of the collector's sight,
+        # full collections during the pass only look at what the pass allocates (about 0.1 s per 200,000 events).
+        gc.freeze()
         started = time.monotonic()
         window_hours = int(self.config.get("export_window_hours", 24))
         for download in exporter.download_all(plan_windows(first, last, window_hours)):
@@ -226,8 +281,10 @@ class EventsStream(TypedRecordsStream):
         include = frozenset(self.config.get("event_types_include") or ())
         exclude = frozenset(self.config.get("event_types_exclude") or ())
         emit_events = self.selected
-        # Records go out as the decoded structs when the direct writer takes them, else as plain dicts.
+        # Records go out as the decoded structs when the direct writer takes them, else as plain dicts; with the
+        # fast path, they are written here instead of passing one by one through the SDK's record loop.
         as_dict = self.direct_output is None
+        writer = self.fast_output
         revenue_record = self.revenue_reader.record if self._child("revenue") is not None else None
         users = UserAggregator(window.first, window.end) if self._child("users") is not None else None
         groups = GroupAggregator(window.first, window.end) if self._child("groups") is not None else None
@@ -244,24 +301,34 @@ class EventsStream(TypedRecordsStream):
                     replay = hour < bookmark
                     revenue: list[dict[str, Any]] = []
                     for member in members:
-                        for event in archive.events(hour, member, decoder.decode):
-                            read += 1
-                            if (include or exclude) and (
-                                (include and event.event_type not in include) or event.event_type in exclude
-                            ):
-                                filtered += 1
-                                continue
+                        for batch in archive.event_batches(hour, member, decoder.decode):
+                            read += len(batch)
+                            if include or exclude:
+                                kept = [
+                                    e
+                                    for e in batch
+                                    if not ((include and e.event_type not in include) or e.event_type in exclude)
+                                ]
+                                filtered += len(batch) - len(kept)
+                                batch = kept
                             if users is not None:
-                                users.add(event)
+                                for event in batch:
+                                    users.add(event)
                             if groups is not None:
-                                groups.add(event)
+                                for event in batch:
+                                    groups.add(event)
                             if replay:
                                 continue
-                            emitted += 1
-                            if revenue_record is not None and (line := revenue_record(event)) is not None:
-                                revenue.append(line)
-                            if emit_events:
-                                yield event_record(event) if as_dict else event
+                            emitted += len(batch)
+                            if revenue_record is not None:
+                                revenue += [line for e in batch if (line := revenue_record(e)) is not None]
+                            if not emit_events:
+                                continue
+                            if writer is not None:
+                                self._write_events(writer, batch)
+                            else:
+                                for event in batch:
+                                    yield event_record(event) if as_dict else event
                     if not replay:
                         revenue_count += self._emit("revenue", revenue, {"hour": iso(hour)})
                         self._commit(hour + HOUR, window.first if per_window else None)

@@ -16,6 +16,7 @@ Settings (`GET/PATCH /_sandbox/amplitude/config`, or `sandbox serve --set amplit
 | `export_timeout_bytes` | 0 (off) | export larger than this -> 504 (data volume timeout) |
 | `export_partition_events` | 100000 | events per zip entry (`#n` partitions) |
 | `export_max_days` | 365 | longest export range |
+| `export_cache_bytes` | 2 GiB | disk kept for finished export zips, served again while nothing is ingested into their hours (a reset drops them); 0: build every export afresh |
 | `cohort_request_seconds` | 3 | how long a cohort download request stays 202 `JOB INPROGRESS` |
 | `cohort_redirect_rows` | 10000 | cohort `/file` above this many rows -> 302 to a pre-signed-style URL |
 | `cohort_url_ttl_seconds` | 60 | that URL's `X-Amz-Expires`; 403 afterwards |

@@ -12,6 +12,7 @@ DEFAULTS: dict[str, Any] = {
     "export_timeout_bytes": 0,
     "export_partition_events": 100_000,
     "export_max_days": 365,
+    "export_cache_bytes": 2 * 1024**3,
     "cohort_request_seconds": 3.0,
     "cohort_redirect_rows": 10_000,
     "cohort_url_ttl_seconds": 60,

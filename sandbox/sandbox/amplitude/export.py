@@ -2,12 +2,15 @@
 
 The zip is written incrementally to a non-seekable sink (entries carry data descriptors), one
 partition at a time, straight from an SQLite cursor, so memory stays flat whatever the size.
+A finished zip is also kept on disk and served again while nothing was ingested into its hours
+(`export_cache.py`): Amplitude serves prepared files, it does not compress on each request.
 """
 
 from __future__ import annotations
 
 import gzip
 import re
+import sqlite3
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,11 +21,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from sandbox import clock
+from sandbox.amplitude.export_cache import Recorder, file_chunks
 from sandbox.amplitude.project import Project
 from sandbox.amplitude.store import Store
 from sandbox.amplitude.wire import api_error
 
 NOT_FOUND = "Raw data files were not found."
+ZIP = "application/zip"
 CHUNK = 256 * 1024
 _HOUR = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})$")
 
@@ -90,14 +95,24 @@ class _Corrupter:
         pass
 
 
-def zip_stream(project: Project, hours: list[tuple[int, int, int]], partition_events: int) -> Iterator[bytes]:
+def zip_stream(
+    project: Project, hours: list[tuple[int, int, int]], partition_events: int, recorder: Recorder | None = None
+) -> Iterator[bytes]:
+    """The zip of `hours`, in pieces; also written to `recorder`, which keeps it once complete when the snapshot
+    it was built from still holds exactly the planned hours and counts (its cache key)."""
     sink = _Sink()
     conn = project.store.reader()
     conn.execute("BEGIN")  # one snapshot for the whole archive, whatever ingestion does meanwhile
     try:
+        if recorder is not None and _snapshot_hours(conn, hours) != hours:
+            recorder.abandon()  # ingested into the window since the plan: the key would not describe these bytes
+            recorder = None
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
             for hour, _events, raw_bytes in hours:
                 corrupt = project.take_corrupt_gzip(hour)
+                if corrupt and recorder is not None:  # the fault arrived after the request's check: not kept
+                    recorder.abandon()
+                    recorder = None
                 bodies = Store.event_bodies(conn, hour)
                 body = next(bodies, None)
                 partition = 0
@@ -116,16 +131,32 @@ def zip_stream(project: Project, hours: list[tuple[int, int, int]], partition_ev
                                     member.write(b"".join(pending))
                                     pending, pending_size = [], 0
                                     if len(sink.buffer) >= CHUNK:
-                                        yield sink.take()
+                                        yield _recorded(sink.take(), recorder)
                                 body = next(bodies, None)
                             if pending:
                                 member.write(b"".join(pending))
                     partition += 1
                     if len(sink.buffer) >= CHUNK:
-                        yield sink.take()
-        yield sink.take()
+                        yield _recorded(sink.take(), recorder)
+        yield _recorded(sink.take(), recorder)
+        if recorder is not None:
+            recorder.finish()
     finally:
+        if recorder is not None:
+            recorder.abandon()  # no-op once finished; a client gone mid-way leaves no partial entry
         conn.close()
+
+
+def _recorded(data: bytes, recorder: Recorder | None) -> bytes:
+    if recorder is not None:
+        recorder.write(data)
+    return data
+
+
+def _snapshot_hours(conn: sqlite3.Connection, planned: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    rows = Store.hours_in(conn, planned[0][0], planned[-1][0])
+    wanted = {hour for hour, _events, _bytes in planned}
+    return [row for row in rows if row[0] in wanted]
 
 
 def _zip_time(hour: int) -> tuple[int, int, int, int, int, int]:
@@ -163,10 +194,17 @@ async def export(project: Project, request: Request) -> Response:
         return api_error(400, "Export request exceeds the maximum size of 4GB; shorten the time range")
     if settings["export_timeout_bytes"] and size > settings["export_timeout_bytes"]:
         return api_error(504, "The data volume caused a timeout; shorten the time range", kind="timeout")
-    return StreamingResponse(
-        zip_stream(project, hours, int(settings["export_partition_events"])),
-        media_type="application/zip",
-        headers={
-            "Content-Disposition": f'attachment; filename="{project.project_id}_{params["start"]}_{params["end"]}.zip"'
-        },
-    )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{project.project_id}_{params["start"]}_{params["end"]}.zip"'
+    }
+    partition_events, budget = int(settings["export_partition_events"]), int(settings["export_cache_bytes"])
+    if budget <= 0 or project.corrupt_gzip_pending(h[0] for h in hours):  # off, or a fault to inject: built afresh
+        return StreamingResponse(zip_stream(project, hours, partition_events), media_type=ZIP, headers=headers)
+    key = (project.project_id, partition_events, tuple(hours))
+    cached = project.exports.open(key)
+    if cached is not None:
+        handle, size = cached
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(file_chunks(handle), media_type=ZIP, headers=headers)
+    recorder = project.exports.recorder(key, budget)
+    return StreamingResponse(zip_stream(project, hours, partition_events, recorder), media_type=ZIP, headers=headers)

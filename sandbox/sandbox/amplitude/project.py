@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sandbox.amplitude.cost_budget import CostBudget
+from sandbox.amplitude.export_cache import ExportCache
 from sandbox.amplitude.limits import ConcurrencyGate, EventThrottle, WindowLimit
 from sandbox.amplitude.store import Store
 from sandbox.amplitude.wire import check_basic_auth
@@ -25,6 +26,7 @@ class Project:
     ) -> None:
         self.region = region
         self.store = Store(path)
+        self.exports = ExportCache(path.parent / f"export-cache-{region}")
         self.settings = settings
         self._api_key = api_key
         self._unknown_key = secrets.token_hex(16)
@@ -70,6 +72,10 @@ class Project:
         with self._fault_lock:
             self.corrupt_gzip.clear()
 
+    def corrupt_gzip_pending(self, hours: Iterable[int]) -> bool:
+        with self._fault_lock:
+            return any(self.corrupt_gzip.get(hour, 0) > 0 for hour in hours)
+
     def take_corrupt_gzip(self, hour: int) -> bool:
         with self._fault_lock:
             left = self.corrupt_gzip.get(hour, 0)
@@ -82,7 +88,9 @@ class Project:
             return True
 
     def reset(self) -> None:
+        self.exports.clear()
         self.store.wipe()
+        self.exports.clear()  # also drops what a request built from the old data between the two
         self.user_queries.reset()
         self.cohort_requests.reset()
         self.privacy_requests.reset()
