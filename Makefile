@@ -39,6 +39,8 @@ test: lint
 # Seeded export data sets are cached in bench/out/data (git-ignored; about 2 GB per million events).
 # The real-time path (issue 12) runs at the issue's sizes either way: 100 and 500 events/s, 60 s each (about 2 min);
 # so do the privacy features' call counts (issue 13: 1,000 erasures, 10,000 update-only contacts; about 3 min).
+# The closed loop (issue 14: target-amplitude on 10k/100k records, a 5,000-contact campaign's webhooks through
+# tap-brevo | target-amplitude, the transactional pull) runs at its default sizes either way (about 3 min).
 bench: install
 	$(PY) bench/tap_throughput.py $(BENCH_ARGS)
 	$(PY) bench/tap_memory.py $(BENCH_ARGS)
@@ -47,6 +49,7 @@ bench: install
 	$(PY) bench/realtime_latency.py
 	$(PY) bench/privacy_calls.py
 	$(PY) bench/companies_calls.py
+	$(PY) bench/closed_loop.py
 
 bench-large:
 	$(MAKE) bench BENCH_ARGS="--large $(filter-out --large,$(BENCH_ARGS))"
