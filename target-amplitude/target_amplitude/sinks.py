@@ -7,9 +7,11 @@ from typing import Any
 import orjson
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
+from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 from target_amplitude.delivery.requests import Item
 from target_amplitude.mapping.events import Rejected, Skipped, plain
+from target_amplitude.validation import validator_for
 
 
 class EventsSink(BatchSink):
@@ -19,6 +21,9 @@ class EventsSink(BatchSink):
         self.run = target.run  # the run's client, ledger, report and delivery, shared by every stream
         self._unfit: str | None = None
         super().__init__(target=target, stream_name=stream_name, schema=schema, key_properties=key_properties)
+
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        return validator_for(self.schema) if self.validate_schema else None
 
     def _validate_and_parse(self, record: dict) -> dict:
         """A record that breaks the stream schema is rejected with the reason (the SDK would log the record)."""
