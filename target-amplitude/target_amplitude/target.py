@@ -77,17 +77,17 @@ class TargetAmplitude(Target):
                 acknowledge(Path(self.settings.state_ack_file), state)
 
     def _handle_termination(self, signum: int, frame: Any) -> None:  # pragma: no cover - signal path
-        """A stop request (a service under systemd, Kubernetes, `meltano run` stopped): the SDK delivers what is
-        held, then exits. The run counts as completed when that drain succeeded and no delivery was cut short
-        (the tap stops too; what it had not sent yet comes again on the next run, after the last STATE)."""
-        interrupted = self._run is not None and self._run.delivery.flushing
-        self.logger.info("Received signal %d: delivering what is held, then stopping", signum)
-        try:
+        """A stop request (a service under systemd, Kubernetes, `meltano run` stopped). Between deliveries:
+        what is held is delivered, its STATE emitted, and the run counts as completed (the tap stops too; what
+        it had not sent yet comes again on the next run, after the last STATE). During a delivery: stop without
+        a STATE for it; the next run sends those events again (same insert_ids, the ledger drops the accepted)."""
+        if self._run is not None and self._run.delivery.flushing:
+            self.logger.warning("Received signal %d during a delivery: stopping without a STATE for it", signum)
+        else:
+            self.logger.info("Received signal %d: delivering what is held, then stopping", signum)
             self.drain_all(is_endofpipe=True)
-            if not interrupted:
-                self._stopped_cleanly_by = signum
-        finally:
-            super(Target, self)._handle_termination(signum, frame)
+            self._stopped_cleanly_by = signum
+        super(Target, self)._handle_termination(signum, frame)
 
     def setup_mapper(self) -> None:
         _ = self.settings  # a bad setting (URL, data_center, limits) stops the run before any input is read

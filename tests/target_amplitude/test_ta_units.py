@@ -342,3 +342,21 @@ def test_a_delivery_under_way_is_visible_so_no_state_is_emitted_meanwhile(delive
     client.send = lambda encoded: (seen.append(delivery.flushing), send(encoded))[1]  # type: ignore[method-assign]
     delivery.flush()
     assert seen == [True] and delivery.flushing is False
+
+
+def test_a_flush_re_entered_during_a_delivery_does_nothing(deliver) -> None:
+    """A signal handler's drain inside a delivery must neither resend nor clear `flushing` (a STATE would follow)."""
+    delivery, client = deliver([], [item(n) for n in range(3)])
+    seen: list[bool] = []
+    send = client.send
+
+    def send_and_be_interrupted(encoded: list[bytes]) -> Answer:
+        delivery.put(item(9))  # read before the signal, held for the next flush
+        delivery.flush()  # what the SDK's SIGTERM handler does, in the middle of this request
+        seen.append(delivery.flushing)
+        return send(encoded)
+
+    client.send = send_and_be_interrupted  # type: ignore[method-assign]
+    delivery.flush()
+    assert seen == [True], "the interrupted delivery is still under way"
+    assert client.sent == [["i-0", "i-1", "i-2"]] and delivery.pending == 1 and not delivery.flushing

@@ -88,6 +88,10 @@ class EventDelivery:
         self._held.append(item)
 
     def flush(self) -> None:
+        if self.flushing:
+            # Re-entered from a signal handler while a delivery is under way: it must neither send the held
+            # events a second time nor clear `flushing` under the interrupted delivery (a STATE would follow).
+            return
         self.flushing = True
         try:
             self._deliver(self._held)
