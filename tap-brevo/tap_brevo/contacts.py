@@ -53,6 +53,8 @@ class ContactLookup:
         email = record.get("email")
         if not email:
             return
+        if record.get("event") == "contact_deleted":  # Brevo erased the contact: so does the directory
+            self._write("DELETE FROM contacts WHERE email = ?", [(str(email).lower(),)])
         found = self._find(email)
         if found is None and self._refresh_due():
             self._refresh()
@@ -96,8 +98,11 @@ class ContactLookup:
                     break
                 offset += PAGE
         except BrevoError as exc:
+            # The pages read are kept, the bookmark is not moved: the pages after them (in creation order, not
+            # modification order) may hold contacts modified before the newest seen.
             self.failures += 1
             self.logger.warning("Reading the contacts failed (%s): records go without ext_id until the next read", exc)
+            return
         if newest:
             self._write("INSERT OR REPLACE INTO bookmark VALUES ('modified_since', ?)", [(newest,)])
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from typing import Any
 
-from singer_sdk import Stream
-
 from tap_brevo.contacts import ContactLookup
+from tap_brevo.streams import EmailEventsStream
 
 REMEMBERED_IDS = 500_000  # event_ids kept for the in-run dedupe (the oldest are forgotten beyond this)
 
 
 class Emitter:
-    def __init__(self, stream: Stream | None, contacts: ContactLookup | None) -> None:
+    def __init__(self, stream: EmailEventsStream | None, contacts: ContactLookup | None) -> None:
         self.stream = stream  # None when `email_events` is not selected
         self.contacts = contacts
         self.emitted: Counter[str] = Counter()  # per stream name (the session's logs)
@@ -35,5 +34,6 @@ class Emitter:
         if self.contacts is not None:
             self.contacts.enrich(record)
         self.stream._write_record_message(record)
+        self.stream.count_record()
         self.emitted[self.stream.name] += 1
         self.by_source[record["source"]] += 1

@@ -182,12 +182,19 @@ def _seconds(moment: datetime) -> int:
     return math.floor(moment.timestamp())
 
 
-def transactional_id(message_id: str, event: str, moment: datetime) -> str:
-    return event_id(f"tx|{message_id}|{event}|{_seconds(moment)}")
+def _link_part(event: str, link: str | None) -> str:
+    """A click's link is part of its identity: a link scanner clicks every link of a message in one second."""
+    return f"|{link or ''}" if event == "click" else ""
 
 
-def marketing_id(campaign_id: int, email: str | None, event: str, moment: datetime) -> str:
-    return event_id(f"mk|{campaign_id}|{email or ''}|{event}|{_seconds(moment)}")
+def transactional_id(message_id: str, email: str | None, event: str, moment: datetime, link: str | None) -> str:
+    """One message id can carry several recipients (to, cc, bcc): the email is part of the identity. The webhook
+    and the report row of one event give the same id (both carry the email and the link)."""
+    return event_id(f"tx|{message_id}|{email or ''}|{event}|{_seconds(moment)}{_link_part(event, link)}")
+
+
+def marketing_id(campaign_id: int, email: str | None, event: str, moment: datetime, link: str | None) -> str:
+    return event_id(f"mk|{campaign_id}|{email or ''}|{event}|{_seconds(moment)}{_link_part(event, link)}")
 
 
 def contact_id_key(email: str | None, event: str, moment: datetime) -> str:
@@ -218,12 +225,13 @@ def from_webhook(item: Mapping[str, Any], channel_hint: str, received_at: dateti
     email = _email(item.get("email"))
     message_id = _text(_first(item, "message-id", "messageId", "message_id", "Message-Id"))
     campaign_id = _integer(_first(item, "camp_id", "campaign_id", "campaignId"))
+    link = _text(_first(item, "link", "URL", "url"))
     if message_id is not None and campaign_id is None:
         channel = TRANSACTIONAL
-        key = transactional_id(message_id, event, moment)
+        key = transactional_id(message_id, email, event, moment, link)
     elif campaign_id is not None:
         channel = MARKETING
-        key = marketing_id(campaign_id, email, event, moment)
+        key = marketing_id(campaign_id, email, event, moment, link)
     else:  # contact events, and any item carrying neither a message id nor a campaign
         channel = MARKETING if event in CONTACT_EVENTS else channel_hint
         key = contact_id_key(email, event, moment)
@@ -240,7 +248,7 @@ def from_webhook(item: Mapping[str, Any], channel_hint: str, received_at: dateti
         template_id=_integer(_first(item, "template_id", "templateId")),
         message_id=message_id,
         subject=_text(item.get("subject")),
-        link=_text(_first(item, "link", "URL", "url")),
+        link=link,
         reason=_text(item.get("reason")),
         tags=_tags(item),
         list_ids=_list_ids(_first(item, "list_id", "list_ids", "listIds")),
@@ -262,16 +270,18 @@ def from_statistics(row: Mapping[str, Any], received_at: datetime) -> dict[str, 
     message_id = _text(row.get("messageId"))
     if message_id is None:
         raise ValueError("no messageId")
+    email = _email(row.get("email"))
+    link = _text(row.get("link"))
     return _record(
-        event_id=transactional_id(message_id, event, moment),
+        event_id=transactional_id(message_id, email, event, moment, link),
         event=event,
         channel=TRANSACTIONAL,
         source=STATISTICS,
-        email=_email(row.get("email")),
+        email=email,
         template_id=_integer(row.get("templateId")),
         message_id=message_id,
         subject=_text(row.get("subject")),
-        link=_text(row.get("link")),
+        link=link,
         reason=_text(row.get("reason")),
         tags=_tags(row),
         event_time=iso_utc(moment),

@@ -1,10 +1,11 @@
 """What the receiver keeps from a Brevo webhook body: one spool item per event, whole or nothing.
 
 A body is one event object or an array of them (batched webhooks; the batched shape is not documented, so an
-object holding an array under `events`/`items`/`data` is accepted too). Each item must be an object with an
-`event` string and a time (`ts_epoch`, `ts_event`, `ts` or `date`); otherwise the whole body gets 400 with the
-reason. Names are checked at emit time, not here: an event name this tap does not know is kept and later skipped
-(and counted), rather than refused, which would stop Brevo's retries for the other events of a batch.
+object holding an array under `events`/`items`/`data` is accepted too). A single event must be an object with an
+`event` string and a time (`ts_epoch`, `ts_event`, `ts` or `date`), else 400 with the reason. The items of a
+batch are all kept and checked at emit time instead (an unreadable one skipped and counted): a 400 would stop
+Brevo's retries, and lose the batch's other events with it. Event names are checked at emit time too: a name this
+tap does not know is kept and later skipped (and counted).
 """
 
 from __future__ import annotations
@@ -51,11 +52,8 @@ def classifier(kind: str) -> Callable[[Any], list[tuple[str, Any]]]:
 
     def classify(payload: Any) -> list[tuple[str, Any]]:
         items = _items(payload)
-        for index, item in enumerate(items):
-            try:
-                check_item(item)
-            except Refused as exc:
-                raise Refused(f"item {index}: {exc}" if len(items) > 1 else str(exc)) from None
+        if len(items) == 1:
+            check_item(items[0])
         return [(kind, item) for item in items]
 
     return classify

@@ -14,7 +14,7 @@ from webhook_receiver import Endpoint, SpooledItem
 
 from tap_brevo.auth import authorization_check
 from tap_brevo.events import MARKETING, TRANSACTIONAL, UnknownEvent, from_webhook
-from tap_brevo.payloads import classifier
+from tap_brevo.payloads import Refused, check_item, classifier
 
 PATHS = {TRANSACTIONAL: "/transactional", MARKETING: "/marketing"}
 DESCRIPTIONS = {TRANSACTIONAL: "transactional webhooks", MARKETING: "marketing and contact webhooks"}
@@ -56,8 +56,12 @@ class WebhookItems:
     def __call__(self, item: SpooledItem) -> None:
         body = orjson.loads(item.body)
         try:
+            check_item(body)  # a batch's items were spooled unchecked
             record = from_webhook(body, item.kind, datetime.fromtimestamp(item.received_at, UTC))
         except UnknownEvent as exc:
             self.skipped[f"event {exc}"] += 1
+            return
+        except Refused as exc:
+            self.skipped[f"unreadable item ({exc})"] += 1
             return
         self._emit(record)

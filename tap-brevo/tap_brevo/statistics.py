@@ -1,7 +1,7 @@
 """The transactional fallback: `GET /smtp/statistics/events`, incrementally.
 
 Windows of `window_days` days (`startDate`/`endDate`, YYYY-MM-DD, at most 90) from the bookmark's day (less a day:
-the report's days need not be UTC days) or `start_date`, up to today (UTC); in each, pages of `limit` rows
+the report's days are Brevo's, Paris days) or `start_date`, up to today in Paris; in each, pages of `limit` rows
 (`offset`), oldest first (`sort=asc`). Without `event_names` one listing holds every event; with them, one listing
 per name (never `bounces`, which mixes hard and soft). Rows older than the bookmark less `lookback` are skipped
 (delivered by an earlier run); the others are emitted (the caller drops what this run emitted already, and the
@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tap_brevo.client import BrevoClient, Stopped
-from tap_brevo.events import STATISTICS_NAMES, UnknownEvent, from_statistics, parse_time
+from tap_brevo.events import BREVO_LOCAL_TIME, STATISTICS_NAMES, UnknownEvent, from_statistics, parse_time
 
 PATH = "/smtp/statistics/events"
 MAX_LIMIT = 5000
@@ -84,8 +84,9 @@ class StatisticsPull:
         """Pull everything after `bookmark` (less the lookback); the new bookmark."""
         settings = self.settings
         since = bookmark - settings.lookback if bookmark is not None else settings.start.astimezone(UTC)
-        first_day = since.date() - timedelta(days=1 if bookmark is not None else 0)
-        today = self._now().date()
+        # The report's days are Brevo's (Paris): today there may already be tomorrow in UTC.
+        first_day = since.astimezone(BREVO_LOCAL_TIME).date() - timedelta(days=1 if bookmark is not None else 0)
+        today = self._now().astimezone(BREVO_LOCAL_TIME).date()
         self.logger.info(
             "Pulling %s from %s to %s (events after %s), windows of %d days",
             PATH, first_day, today, since.isoformat(), settings.window_days,

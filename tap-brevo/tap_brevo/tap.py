@@ -140,7 +140,7 @@ class TapBrevo(Tap):
 
     def _run_sources(self, stream: Stream) -> None:
         config = self.config
-        webhooks, pull = bool(config.get("receive_webhooks", True)), bool(config.get("pull_transactional"))
+        webhooks, pull = bool(config["receive_webhooks"]), bool(config.get("pull_transactional"))
         if not webhooks and not pull:
             raise ConfigError("nothing to do: set receive_webhooks and/or pull_transactional")
         client = self._client(stoppable=True) if pull else None
@@ -188,7 +188,7 @@ class TapBrevo(Tap):
             check_https(self.config["api_url"], "api_url")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        reserve = int(self.config.get("smtp_reserve_requests", DEFAULT_SMTP_RESERVE))
+        reserve = int(self.config["smtp_reserve_requests"])
         stopping = self._stopping if stoppable else (lambda: False)
         return BrevoClient(self.config["api_url"], api_key, self.logger, reserves={"smtp": reserve}, stopping=stopping)
 

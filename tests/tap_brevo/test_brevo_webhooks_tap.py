@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -88,16 +89,28 @@ def test_refused_bodies_leave_nothing(brevo_tap) -> None:
     tap = brevo_tap(max_body_bytes=3000).start()
     malformed = tap.post("transactional", b'{"event": ')
     assert malformed.status_code == 400 and malformed.json()["error"].startswith("malformed JSON")
-    mixed = tap.post("marketing", [marketing(1), {"event": "opened", "email": "x@y.io"}])
-    assert (mixed.status_code, mixed.json()) == (
+    timeless = tap.post("marketing", {"event": "opened", "email": "x@y.io"})
+    assert (timeless.status_code, timeless.json()) == (
         400,
-        {"error": "item 1: no time: expected ts_epoch, ts_event, ts or date"},
+        {"error": "no time: expected ts_epoch, ts_event, ts or date"},
     )
     assert tap.post("marketing", []).status_code == 400
     assert tap.post("marketing", [marketing(n) for n in range(30)]).status_code == 413
     assert tap.spool_seqs() == []
     assert tap.stop() == 0
     assert tap.records() == []
+
+
+def test_a_bad_item_of_a_batch_is_skipped_and_the_others_kept(brevo_tap) -> None:
+    tap = brevo_tap().start()
+    mixed = tap.post("marketing", [marketing(1), {"event": "opened", "email": "x@y.io"}, 5, marketing(2)])
+    assert (mixed.status_code, mixed.json()) == (200, {"accepted": 4})
+    assert tap.stop() == 0
+    assert sorted(r["email"] for r in tap.records()) == sorted([marketing(1)["email"], marketing(2)["email"]])
+    assert "unreadable item (no time: expected ts_epoch, ts_event, ts or date): 1" in tap.stderr
+    assert "unreadable item (expected an event object): 1" in tap.stderr
+    counts = [int(n) for n in re.findall(r'"metric": ?"record_count", ?"value": ?(\d+)', tap.stderr)]
+    assert sum(counts) == 2, "the SDK's record_count metric counts what the sources wrote"
 
 
 def test_200_only_once_the_items_are_in_the_spool_file(brevo_tap) -> None:

@@ -227,7 +227,9 @@ class SpoolSession:
         for item in items:
             try:
                 self._emit_item(item)
-            except Exception as exc:  # noqa: BLE001  (one unreadable item must not stop the stream; named, never quoted)
+            except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+                # An item that cannot be read: skipped, named (never quoted), so that the stream goes on. Anything
+                # else (a disk, a database) ends the run before this seq is covered: the item is read again.
                 self.unreadable += 1
                 self.logger.error("Skipped spooled item seq %d (%s): %s", item.seq, item.kind, type(exc).__name__)
             self.emitted_seq = item.seq
