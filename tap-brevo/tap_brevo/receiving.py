@@ -20,11 +20,6 @@ PATHS = {TRANSACTIONAL: "/transactional", MARKETING: "/marketing"}
 DESCRIPTIONS = {TRANSACTIONAL: "transactional webhooks", MARKETING: "marketing and contact webhooks"}
 
 
-def normalized_prefix(value: str) -> str:
-    prefix = str(value).strip().strip("/")
-    return f"/{prefix}" if prefix else ""
-
-
 @dataclass(frozen=True)
 class WebhookAuth:
     token: str | None = field(default=None, repr=False)

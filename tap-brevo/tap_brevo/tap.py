@@ -193,13 +193,15 @@ class TapBrevo(Tap):
         return BrevoClient(self.config["api_url"], api_key, self.logger, reserves={"smtp": reserve}, stopping=stopping)
 
     def _receive(self, emitter: Emitter, items: receiving.WebhookItems, on_listening: Any) -> None:
-        prefix = receiving.normalized_prefix(self.config["path_prefix"])
+        settings = SessionSettings.from_config(self.config)
         try:
-            endpoints, auth_note = receiving.endpoints(prefix, receiving.WebhookAuth.from_config(self.config))
+            endpoints, auth_note = receiving.endpoints(
+                settings.path_prefix, receiving.WebhookAuth.from_config(self.config)
+            )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         self._session = SpoolSession(
-            SessionSettings.from_config(self.config),
+            settings,
             endpoints,
             emit=items,
             write_state=self._write_spool_state,

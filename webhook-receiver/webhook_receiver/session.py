@@ -40,6 +40,7 @@ class SessionSettings:
 
     host: str
     port: int
+    path_prefix: str  # "" or "/something": the endpoints' paths start with it
     max_body_bytes: int
     spool_path: Path
     spool_max_bytes: int
@@ -53,9 +54,11 @@ class SessionSettings:
         """From a tap's validated config (its schema declares the defaults)."""
         idle = config.get("idle_exit_seconds")
         delivered = config.get("delivered_state_file")
+        prefix = str(config["path_prefix"]).strip().strip("/")
         return cls(
             host=config["host"],
             port=int(config["port"]),
+            path_prefix=f"/{prefix}" if prefix else "",
             max_body_bytes=int(config["max_body_bytes"]),
             spool_path=Path(config["spool_path"]),
             spool_max_bytes=int(config["spool_max_bytes"]),
@@ -69,8 +72,9 @@ class SessionSettings:
 class SpoolSession:
     """One run of a webhook-fed tap (see the module docstring).
 
-    - `emit(item)` writes the item's records; it counts them in `emitted` (per stream name). An exception skips
-      the item (counted and logged by its type only: a payload is never quoted).
+    - `emit(item)` writes the item's records; it counts them in `emitted` (per stream name). A ValueError,
+      TypeError, KeyError, AttributeError or IndexError (an item that cannot be read) skips the item, counted and
+      logged by its type only (a payload is never quoted); any other error ends the run before its seq is covered.
     - `write_state(seq, repeat)` writes a STATE saying everything through `seq` was emitted; `repeat` is true
       when that seq was already stated (a writer that drops unchanged states must write it anyway).
     - `flush()`, when given, pushes written records out after each batch.

@@ -25,7 +25,6 @@ STREAM_NAMES = ("events", "revenue", "users", "cohort_membership_changes")
 
 @dataclass(frozen=True)
 class Settings:
-    path_prefix: str
     secret_header: str
     secret: str = field(repr=False)  # never in a repr or a log
     session: SessionSettings
@@ -33,9 +32,7 @@ class Settings:
     @classmethod
     def from_config(cls, config: Any) -> Settings:
         """From the tap's validated config (its schema declares the defaults)."""
-        prefix = str(config["path_prefix"]).strip().strip("/")
         return cls(
-            path_prefix=f"/{prefix}" if prefix else "",
             secret_header=config["secret_header"],
             secret=config["secret"],
             session=SessionSettings.from_config(config),
@@ -43,9 +40,10 @@ class Settings:
 
     def endpoints(self) -> list[Endpoint]:
         authorize = shared_secret(self.secret_header, self.secret)
+        prefix = self.session.path_prefix
         return [
-            Endpoint(self.path_prefix + STREAM_PATH, authorize, classify_stream, "events and users"),
-            Endpoint(self.path_prefix + COHORTS_PATH, authorize, classify_cohorts, "cohort webhooks"),
+            Endpoint(prefix + STREAM_PATH, authorize, classify_stream, "events and users"),
+            Endpoint(prefix + COHORTS_PATH, authorize, classify_cohorts, "cohort webhooks"),
         ]
 
 
