@@ -55,8 +55,9 @@ bench-large:
 	$(MAKE) bench BENCH_ARGS="--large $(filter-out --large,$(BENCH_ARGS))"
 
 # `make sandbox [APP=my-app.yaml]`: a fresh sandbox (data in .sandbox/) on the fixed ports and keys of
-# meltano.yml's dev environment, for `meltano run` by hand; the dev bookmark, delivery ledger and privacy store are cleared
-# with it. APP seeds a simulated app with your names (sandbox/my-app.example.yaml). Ctrl-C stops it.
+# meltano.yml's dev environment, for `meltano run` by hand; the dev bookmarks, delivery ledgers, privacy store and the
+# closed loop's spool and contact directory (data/) are cleared with it. APP seeds a simulated app with your names
+# (sandbox/my-app.example.yaml). Ctrl-C stops it.
 # The fixed ports (also meltano.yml's dev and demo environments) sit below Linux's ephemeral range
 # (32768-60999), so an outgoing connection never holds one when the sandbox starts.
 SANDBOX_PORTS := --port amplitude_api=27801 --port amplitude_api_eu=27802 --port amplitude_ingest=27803 \
@@ -66,10 +67,13 @@ SANDBOX_KEYS := --amplitude-api-key sandbox-amplitude-api-key --amplitude-secret
 	--brevo-api-key xkeysib-sandbox-dev-key
 
 sandbox: install
-	rm -rf .sandbox .meltano/run/target-brevo/ledger.sqlite3* .meltano/run/brevo-privacy.sqlite3* && mkdir -p .sandbox
-	$(VENV)/bin/meltano --environment=dev state clear --force dev:tap-amplitude-to-target-brevo >/dev/null 2>&1 || true
+	rm -rf .sandbox data/target-brevo/ledger.sqlite3* data/brevo-privacy.sqlite3* data/target-amplitude data/tap-brevo \
+		&& mkdir -p .sandbox
+	for id in dev:tap-amplitude-to-target-brevo dev:tap-brevo-to-target-amplitude; do \
+		$(VENV)/bin/meltano --environment=dev state clear --force $$id >/dev/null 2>&1 || true; done
 	$(VENV)/bin/sandbox serve --ready-file .sandbox/ready.json --data-dir .sandbox/data \
 		$(SANDBOX_PORTS) $(SANDBOX_KEYS) $(if $(APP),--app $(APP))
 
+# `clean` keeps data/ (ledgers, privacy store, spools): what production must never lose.
 clean:
 	rm -rf $(VENV) .meltano .demo .sandbox output
