@@ -15,6 +15,9 @@ DATA_CENTERS = ("US", "EU")
 #: Amplitude's limits: fewer than 2,000 events per request; HTTP V2 under 1 MB, Batch under 20 MB.
 MAX_EVENTS_CEILING = 1999
 MAX_BYTES = {"http_v2": 1_000_000, "batch": 20_000_000}
+# A number, or its text: Meltano 4.4 cannot pass `kind: decimal` values set from the environment, so
+# meltano.yml declares these settings as text and settings.py reads both forms (with float()).
+_NUMBER = th.CustomType({"type": ["number", "string"], "pattern": r"^-?[0-9]+(\.[0-9]+)?$"})
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property("api_key", th.StringType, required=True, secret=True, description="Amplitude project API key."),
@@ -102,7 +105,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "throttle_wait_seconds",
-        th.NumberType,
+        _NUMBER,
         default=30,
         description="How long throttled events (429) are held before they are sent again.",
     ),
@@ -113,12 +116,12 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Throttled waits one event may go through before the run stops (no STATE for it).",
     ),
     th.Property("max_retries", th.IntegerType, default=6, description="Retries of a 5xx or a timeout."),
-    th.Property("backoff_base_seconds", th.NumberType, default=1.0, description="First retry delay (doubles)."),
-    th.Property("backoff_max_seconds", th.NumberType, default=60.0, description="Longest retry delay."),
-    th.Property("request_timeout_seconds", th.NumberType, default=60.0, description="Timeout of one request."),
+    th.Property("backoff_base_seconds", _NUMBER, default=1.0, description="First retry delay (doubles)."),
+    th.Property("backoff_max_seconds", _NUMBER, default=60.0, description="Longest retry delay."),
+    th.Property("request_timeout_seconds", _NUMBER, default=60.0, description="Timeout of one request."),
     th.Property(
         "flush_interval_seconds",
-        th.NumberType,
+        _NUMBER,
         default=5.0,
         description="On a STATE message, deliver what is held and emit that STATE if this long passed since the "
         "last delivery (the SDK alone waits for the end of input, or 5 minutes).",
