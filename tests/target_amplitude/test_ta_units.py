@@ -309,6 +309,16 @@ def test_429_holds_the_throttled_events_30_seconds_and_sends_the_rest_at_once(de
     assert delivery.report.counts["throttled"] == 2 and delivery.report.counts["sent"] == 4
 
 
+def test_a_request_throttled_whole_is_sent_again_in_halves(deliver) -> None:
+    """One user with more events in a request than its limit allows: the same request would be throttled forever."""
+    whole = {"code": 429, "error": "Too many requests for some devices and users", "eps_threshold": 30,
+             "throttled_users": {"user-00001": 40}, "throttled_events": [0, 1, 2, 3]}  # fmt: skip
+    delivery, client = deliver([Answer(429, whole)], [item(n) for n in range(4)])
+    delivery.flush()
+    assert client.sent == [["i-0", "i-1", "i-2", "i-3"], ["i-0", "i-1"], ["i-2", "i-3"]]
+    assert delivery.max_events == 2 and delivery.report.counts["sent"] == 4
+
+
 def test_429_drops_users_over_the_daily_quota_to_the_rejects(deliver) -> None:
     body = {"code": 429, "error": "Too many requests for some devices and users", "eps_threshold": 1000,
             "throttled_users": {}, "throttled_devices": {}, "throttled_events": [0, 1],

@@ -192,4 +192,9 @@ class EventDelivery:
             "Amplitude throttled %d events (429, eps_threshold %s): held %.0fs, sending the %d others",
             held, body.get("eps_threshold"), self.throttle_wait_seconds, len(resend),
         )  # fmt: skip
+        if not resend and len(request) > 1:
+            # Every event throttled: one user or device may have more events in a request than its limit allows
+            # at all, and the same request after the wait would be throttled again. Smaller requests from now on.
+            self.max_events = max(1, len(request) // 2)
+            LOGGER.info("All %d events throttled: sending at most %d per request", len(request), self.max_events)
         queue.extendleft(reversed(resend))
