@@ -37,6 +37,7 @@ Meltano = Callable[..., subprocess.CompletedProcess[str]]
 def run(sandbox: SandboxProcess, service: Service, chapter: int, meltano: Meltano, environment: str) -> datetime:
     """The closed loop, with the service already started; returns the sandbox clock at its end."""
     settings = service.settings
+    first_seq = service.wait_until_drained()["last_seq"]
     public_url = f"http://127.0.0.1:{settings.port}/brevo"
     ensure = meltano(
         f"--environment={environment}", "invoke", "tap-brevo:ensure-webhooks",
@@ -68,8 +69,9 @@ def run(sandbox: SandboxProcess, service: Service, chapter: int, meltano: Meltan
     if not summary.get("completed"):
         raise ServiceError(f"target-amplitude did not complete:\n{service.log_tail()}")
     print(
-        f"    Brevo pushed them in {pushes['requests']} webhook requests; tap-brevo spooled {drained['last_seq']} "
-        f"items in all, 0 pending; stopped with SIGTERM in {stop_seconds:.1f} s. target-amplitude: "
+        f"    Brevo pushed them in {pushes['requests']} webhook requests; tap-brevo spooled "
+        f"{drained['last_seq'] - first_seq} items (seq {first_seq + 1}-{drained['last_seq']}), 0 pending; stopped "
+        f"with SIGTERM in {stop_seconds:.1f} s. target-amplitude: "
         f"{summary.get('sent', 0)} sent in {summary.get('requests', 0)} HTTP V2 requests, "
         f"{summary.get('skipped', 0)} skipped (no Amplitude event for them), {summary.get('rejected', 0)} rejected"
     )
