@@ -69,6 +69,12 @@ def test_ensure_creates_then_finds_its_own_by_url(fake_brevo: FakeBrevo, tmp_pat
     assert fake_brevo.webhooks[100]["auth"] == {"type": "bearer", "token": "new-token-9"}
     assert len(fake_brevo.webhooks) == 3
 
+    fake_brevo.webhooks[100]["auth"] = {"type": "bearer"}  # an account that does not show the token back
+    fake_brevo.calls.clear()
+    hidden = cli(fake_brevo, tmp_path, "ensure", "--url", BASE, "--type", "transactional", auth_token="new-token-9")
+    assert hidden.stdout.splitlines() == [f"transactional webhook 100 -> {BASE}/transactional is up to date"]
+    assert writes(fake_brevo) == [], "a hidden token is not a reason to write every time"
+
 
 def test_basic_auth_goes_in_the_url_and_remove_deletes_only_its_own(fake_brevo: FakeBrevo, tmp_path: Path) -> None:
     basic = {"auth_token": None, "basic_username": "brevo", "basic_password": "s3cr:et"}
