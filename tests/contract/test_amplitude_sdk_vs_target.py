@@ -2,7 +2,7 @@
 events, send equivalent requests (same endpoint path, api_key, options.min_id_length, and per event the same
 event_type, user_id, time, insert_id, event_properties and user_properties `$set`; the SDK's `library` aside).
 
-The SDK's events are written here by hand from the `email_events` contract (/tmp/helpers/email_events.md):
+The SDK's events are written here by hand from the documented defaults (target-amplitude/README.md):
 opened -> Email Opened, unsubscribed -> Email Unsubscribed with `$set` email_unsubscribed, ...; the target
 derives its own from the records.
 """
