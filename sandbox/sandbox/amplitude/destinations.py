@@ -9,16 +9,14 @@ ValueError with the reason (the admin route answers 400 with it). Each default i
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from sandbox.custom_headers import check_custom_headers
+
 REGIONS = ("us", "eu")
 MAX_CUSTOM_HEADERS = 5
-# Headers Amplitude sets itself (or HTTP does): a custom header cannot replace them.
-RESERVED_HEADERS = frozenset({"content-type", "user-agent", "content-length", "host", "transfer-encoding"})
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 WEBHOOK_PUSH_DELAY_SECONDS = 5.0  # ingestion -> push, on the sandbox clock (Amplitude's p95 is ~60 s)
 WEBHOOK_TIMEOUT_SECONDS = 10.0
@@ -196,18 +194,7 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
         raise ValueError("headers must be an object of header name -> value")  # noqa: TRY004
     if len(value) > MAX_CUSTOM_HEADERS:
         raise ValueError(f"at most {MAX_CUSTOM_HEADERS} custom headers, got {len(value)}")
-    seen: set[str] = set()
-    for name, header_value in value.items():
-        if not _HEADER_NAME.match(name):
-            raise ValueError(f"invalid header name {name!r}")
-        if name.lower() in RESERVED_HEADERS:
-            raise ValueError(f"header {name} is set by Amplitude and cannot be customized")
-        if name.lower() in seen:
-            raise ValueError(f"header {name} is given twice")
-        seen.add(name.lower())
-        # The value is never echoed: it is usually the receiver's shared secret.
-        if not isinstance(header_value, str) or any(c in header_value for c in "\r\n\0"):
-            raise ValueError(f"header {name} must have a single-line string value")
+    check_custom_headers(value.items(), "Amplitude")
     return tuple(value.items())
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ import orjson
 from sandbox import clock
 from sandbox.brevo.errors import BrevoError, invalid, missing, not_found
 from sandbox.brevo.store import iso
+from sandbox.custom_headers import check_custom_headers
 
 MAX_WEBHOOKS = 40
 PUSH_TIMEOUT_SECONDS = 10.0  # chosen: Brevo does not document how long it waits for a receiver
@@ -42,9 +42,6 @@ EMAIL_EVENTS = {
     ),
     "inbound": frozenset({"inboundEmailProcessed", "reply"}),
 }  # fmt: skip
-# Headers the sender sets itself (or HTTP does): a custom header cannot replace them.
-RESERVED_HEADERS = frozenset({"content-type", "user-agent", "content-length", "host", "transfer-encoding"})
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _SETTINGS = ("url", "description", "events", "batched", "auth", "headers", "domain")
 
 
@@ -230,18 +227,10 @@ def _loopback(host: str) -> bool:
 
 
 def _checked_headers(headers: list[dict[str, Any]]) -> list[dict[str, str]]:
-    seen: set[str] = set()
-    for header in headers:
-        key, value = header.get("key"), header.get("value")
-        if not isinstance(key, str) or not _HEADER_NAME.match(key):
-            raise invalid(f"headers: invalid header name {key!r}")
-        if key.lower() in RESERVED_HEADERS:
-            raise invalid(f"headers: {key} is set by Brevo")
-        if key.lower() in seen:
-            raise invalid(f"headers: {key} is given twice")
-        seen.add(key.lower())
-        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-            raise invalid(f"headers: {key} must have a single-line string value")  # the value itself is never echoed
+    try:
+        check_custom_headers(((h.get("key"), h.get("value")) for h in headers), "Brevo")
+    except ValueError as exc:
+        raise invalid(f"headers: {exc}") from None
     return [{"key": h["key"], "value": h["value"]} for h in headers]
 
 
