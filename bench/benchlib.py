@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -298,6 +299,32 @@ def load_note() -> str:
     """The 1-minute load average: the machine may be shared, and figures move with it."""
     one, _five, _fifteen = os.getloadavg()
     return f"load average {one:.2f} on {os.cpu_count()} CPUs"
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of `values` (nan when empty)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def seconds_text(value: float, digits: int = 2) -> str:
+    """A duration for a table: milliseconds under a second, else seconds with `digits` decimals; '-' for nan."""
+    if math.isnan(value):
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.{digits}f} s"
+
+
+def command_line(script: str, argv: Sequence[str] | None) -> str:
+    """How the benchmark was run, for its section of RESULTS.md."""
+    return " ".join([".venv/bin/python", script, *(argv if argv is not None else sys.argv[1:])])
+
+
+def publish(section: str, scale: float, text: str) -> None:
+    """Write a benchmark's text as its RESULTS.md section (`<section>-scale-<s>` for another scale), and say so."""
+    write_section(section if scale == 1 else f"{section}-scale-{scale:g}", text)
+    print(f"\nwritten to {RESULTS.relative_to(REPO)}")
 
 
 def now_stamp() -> str:

@@ -37,7 +37,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -127,21 +126,12 @@ def statuses(entries: Sequence[dict[str, Any]]) -> Counter[int]:
     return Counter(entry["status"] for entry in entries)
 
 
+def seconds(value: float) -> str:
+    return benchlib.seconds_text(value, digits=1)
+
+
 def per_10k(count: float, events: int) -> str:
     return f"{count * PER / events:,.1f}" if events else "-"
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def seconds_text(value: float) -> str:
-    if math.isnan(value):
-        return "-"
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
 def check(condition: bool, what: str) -> None:
@@ -517,11 +507,11 @@ def loop_table(rows: list[LoopRow]) -> str:
                 row.label,
                 f"{row.events:,} ({row.in_amplitude:,})",
                 f"{row.events / row.seconds:,.0f} ({row.seconds:.1f} s)",
-                " / ".join(seconds_text(v) for v in (percentile(row.latencies, 0.5),
-                           percentile(row.latencies, 0.95), max(row.latencies, default=math.nan))),
+                " / ".join(seconds(v) for v in (benchlib.percentile(row.latencies, 0.5),
+                           benchlib.percentile(row.latencies, 0.95), max(row.latencies, default=math.nan))),
                 f"{pushes:,}",
                 per_10k(pushes, row.events),
-                " / ".join(seconds_text(percentile(acks, f)) for f in (0.5, 0.99)),
+                " / ".join(seconds(benchlib.percentile(acks, f)) for f in (0.5, 0.99)),
                 f"{amplitude:,} ({', '.join(f'{k}: {v}' for k, v in sorted(statuses(row.ingest).items()))})",
                 per_10k(amplitude, row.events),
                 " / ".join(f"{row.cpu.get(name, 0):.1f} s" for name in ("tap", "target", "sandbox")),
@@ -724,14 +714,13 @@ def main(argv: list[str] | None = None) -> None:
             print(f"work directory kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    command = " ".join([".venv/bin/python", "bench/closed_loop.py", *(argv if argv is not None else sys.argv[1:])])
+    command = benchlib.command_line("bench/closed_loop.py", argv)
     text = report(parts, command, time.monotonic() - started, load_before)
     print()
     print(text)
     if args.no_results or set(only) != set(PARTS):
         return
-    benchlib.write_section(SECTION if args.scale == 1 else f"{SECTION}-scale-{args.scale:g}", text)
-    print(f"\nwritten to {benchlib.RESULTS.relative_to(benchlib.REPO)}")
+    benchlib.publish(SECTION, args.scale, text)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -399,14 +398,13 @@ def main(argv: list[str] | None = None) -> None:
             print(f"work directory kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    command = " ".join([".venv/bin/python", "bench/companies_calls.py", *(argv if argv is not None else sys.argv[1:])])
+    command = benchlib.command_line("bench/companies_calls.py", argv)
     text = report(out, sizes, command, time.monotonic() - started, load_before)
     print()
     print(text)
     if args.no_results:
         return
-    benchlib.write_section(SECTION if args.scale == 1 else f"{SECTION}-scale-{args.scale:g}", text)
-    print(f"\nwritten to {benchlib.RESULTS.relative_to(benchlib.REPO)}")
+    benchlib.publish(SECTION, args.scale, text)
 
 
 if __name__ == "__main__":

@@ -76,23 +76,6 @@ WARM_UP_EVENT = "realtime_bench_warmup"
 _LISTENING = re.compile(r"Receiving Amplitude webhooks on (http://[0-9.]+:\d+)")
 
 
-# -- percentiles --------------------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile of `values` (nan when empty)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def seconds_text(value: float) -> str:
-    if math.isnan(value):
-        return "-"
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
-
-
 # -- the pipeline: tap | target ----------------------------------------------------------------------------
 
 
@@ -536,12 +519,12 @@ def report(phases: list[Phase], baseline: Sample, final: Sample, command: str, n
                 f"{load.rate:,}",
                 f"{load.ended - load.started:.0f} s",
                 f"{phase.delivered:,} / {load.sent:,}" + (f" (**{phase.lost:,} lost**)" if phase.lost else ""),
-                seconds_text(percentile(lat, 0.50)),
-                f"**{seconds_text(percentile(lat, 0.95))}**",
-                seconds_text(percentile(lat, 0.99)),
-                seconds_text(max(lat, default=math.nan)),
+                benchlib.seconds_text(benchlib.percentile(lat, 0.50)),
+                f"**{benchlib.seconds_text(benchlib.percentile(lat, 0.95))}**",
+                benchlib.seconds_text(benchlib.percentile(lat, 0.99)),
+                benchlib.seconds_text(max(lat, default=math.nan)),
                 f"**{held:,}**" if held else "0",
-                f"{seconds_text(percentile(phase.acks, 0.50))} / **{seconds_text(percentile(phase.acks, 0.99))}**",
+                f"{benchlib.seconds_text(benchlib.percentile(phase.acks, 0.50))} / **{benchlib.seconds_text(benchlib.percentile(phase.acks, 0.99))}**",
                 f"{phase.calls_per_second():.2f} (peak {peak_per_second([c['started'] for c in calls])})",
                 f"{phase.delivered / max(len(calls), 1):.0f}",
                 f"{phase.throttled_calls}",
@@ -601,16 +584,16 @@ def verdicts(phases: list[Phase], baseline: Sample, final: Sample) -> list[str]:
     lines = []
     goal = next((p for p in phases if p.load.rate == GOAL_P95_RATE), None)
     if goal is not None:
-        p95 = percentile(goal.latencies, 0.95)
+        p95 = benchlib.percentile(goal.latencies, 0.95)
         met = "met" if p95 <= GOAL_P95_SECONDS and not goal.lost else "**missed**"
         lines.append(
-            f"- Goal p95 <= {GOAL_P95_SECONDS:g} s at {GOAL_P95_RATE} events/s: {met} ({seconds_text(p95)}, "
+            f"- Goal p95 <= {GOAL_P95_SECONDS:g} s at {GOAL_P95_RATE} events/s: {met} ({benchlib.seconds_text(p95)}, "
             f"{goal.lost:,} lost, {len(goal.held_latencies):,} held at the end)."
         )
-    worst_ack = max((percentile(p.acks, 0.99) for p in phases if p.acks), default=math.nan)
+    worst_ack = max((benchlib.percentile(p.acks, 0.99) for p in phases if p.acks), default=math.nan)
     met = "met" if worst_ack <= GOAL_ACK_P99_SECONDS else "**missed**"
     lines.append(
-        f"- Goal acknowledgement p99 <= {GOAL_ACK_P99_SECONDS * 1000:.0f} ms: {met} (worst {seconds_text(worst_ack)})."
+        f"- Goal acknowledgement p99 <= {GOAL_ACK_P99_SECONDS * 1000:.0f} ms: {met} (worst {benchlib.seconds_text(worst_ack)})."
     )
     flat = all(abs(_mb(final, name) - _mb(baseline, name)) <= FLAT_TOLERANCE_MB for name in ("tap", "target"))
     lines.append(
@@ -719,8 +702,8 @@ def main() -> None:
                         phases.append(phase)
                         print(
                             f"  {phase.delivered:,} / {phase.load.sent:,} in Brevo ({len(phase.held_latencies):,} "
-                            f"held at the end); p95 {seconds_text(percentile(phase.latencies, 0.95))}; ack p99 "
-                            f"{seconds_text(percentile(phase.acks, 0.99))}",
+                            f"held at the end); p95 {benchlib.seconds_text(benchlib.percentile(phase.latencies, 0.95))}; ack p99 "
+                            f"{benchlib.seconds_text(benchlib.percentile(phase.acks, 0.99))}",
                             flush=True,
                         )
                     final = sampler.sample()
