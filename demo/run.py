@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -112,36 +113,22 @@ def start_sandbox() -> SandboxProcess:
         ) from exc
 
 
-def live_section(sandbox: SandboxProcess, settings: ServiceSettings, chapter: int) -> datetime:
-    """Start the real-time service, let the app send a few events, stop the service; the sandbox clock at the end."""
-    service = Service(MELTANO, REPO, ENVIRONMENT, settings, DEMO_DIR / "realtime.log")
+def service_section(
+    settings: ServiceSettings, log_name: str, section: str, receiving: str, body: Callable[[Service], datetime]
+) -> datetime:
+    """Start a service (`meltano run <tap> <target>`, until SIGTERM), run `body` with it, make sure it stopped;
+    what `body` returns (the sandbox clock at the section's end)."""
+    service = Service(MELTANO, REPO, ENVIRONMENT, settings, DEMO_DIR / log_name)
     try:
         ready = service.start()
         print(
-            f"    meltano --environment={ENVIRONMENT} run tap-amplitude-streaming target-brevo-realtime: a service "
-            f"(runs until SIGTERM), receiving on port {settings.port} after {ready:.1f} s; its log: "
+            f"    meltano --environment={ENVIRONMENT} run {settings.tap} {settings.target}: a service (runs until "
+            f"SIGTERM), {receiving} on port {settings.port} after {ready:.1f} s; its log: "
             f"{service.log_file.relative_to(REPO)}"
         )
-        return live.run(sandbox, service, chapter)
+        return body(service)
     except ServiceError as exc:
-        raise SystemExit(f"live section: {exc}") from exc
-    finally:
-        service.ensure_stopped()
-
-
-def loop_section(sandbox: SandboxProcess, settings: ServiceSettings, chapter: int) -> datetime:
-    """Start the closed loop's service, send a campaign, stop the service; the sandbox clock at the end."""
-    service = Service(MELTANO, REPO, ENVIRONMENT, settings, DEMO_DIR / "closed-loop.log")
-    try:
-        ready = service.start()
-        print(
-            f"    meltano --environment={ENVIRONMENT} run tap-brevo target-amplitude: a service (runs until SIGTERM), "
-            f"receiving Brevo's webhooks on port {settings.port} after {ready:.1f} s; its log: "
-            f"{service.log_file.relative_to(REPO)}"
-        )
-        return closed_loop.run(sandbox, service, chapter, meltano, ENVIRONMENT)
-    except ServiceError as exc:
-        raise SystemExit(f"closed loop: {exc}") from exc
+        raise SystemExit(f"{section}: {exc}") from exc
     finally:
         service.ensure_stopped()
 
@@ -222,13 +209,18 @@ def main(argv: list[str] | None = None) -> None:
         step("Live: the app sends events now; Amplitude pushes them (Webhooks Streaming), they reach Brevo in seconds")
         live_started = time.monotonic()
         # The next chapter starts after the live events: the sandbox's server time never goes back.
-        story["clock"] = live_section(sandbox, realtime, chapter).isoformat()
+        story["clock"] = service_section(
+            realtime, "realtime.log", "live section", "receiving", lambda service: live.run(sandbox, service, chapter)
+        ).isoformat()
         STORY.write_text(json.dumps(story, indent=2))
         print(f"    (the live section took {time.monotonic() - live_started:.1f} s)")
 
         step("Closed loop: a campaign to the power users; Brevo's webhooks bring opens and clicks back into Amplitude")
         loop_started = time.monotonic()
-        story["clock"] = loop_section(sandbox, loop, chapter).isoformat()
+        story["clock"] = service_section(
+            loop, "closed-loop.log", "closed loop", "receiving Brevo's webhooks",
+            lambda service: closed_loop.run(sandbox, service, chapter, meltano, ENVIRONMENT),
+        ).isoformat()  # fmt: skip
         STORY.write_text(json.dumps(story, indent=2))
         print(f"    (the closed loop took {time.monotonic() - loop_started:.1f} s)")
     finally:
