@@ -43,7 +43,7 @@ class EventsSink(BatchSink):
     def process_record(self, record: dict, context: dict) -> None:
         report = self.run.report
         if self._unfit is not None:
-            report.reject_record(self.stream_name, self._key(record), plain(record), self._unfit)
+            report.reject_record(self.stream_name, self._key(record), record, self._unfit)
             return
         try:
             _source, event = self.run.settings.rules.to_event(record)
@@ -51,9 +51,10 @@ class EventsSink(BatchSink):
             report.skipped(skipped.source_event)
             return
         except Rejected as exc:
-            report.reject_record(self.stream_name, self._key(record), plain(record), str(exc))
+            report.reject_record(self.stream_name, self._key(record), record, str(exc))
             return
-        item = Item(event, orjson.dumps(event), self.stream_name, self._key(record), plain(record))
+        # The record as it came: the rejects file makes it JSON-ready (`plain`) only for the few that are refused.
+        item = Item(event, orjson.dumps(event), self.stream_name, self._key(record), record)
         self.run.delivery.put(item)
 
     def process_batch(self, context: dict) -> None:
