@@ -3,6 +3,7 @@ back hour by hour as decoded events, one gzip line at a time, so memory stays fl
 
 from __future__ import annotations
 
+import codecs
 import re
 import tempfile
 import time
@@ -127,7 +128,7 @@ class ExportArchive:
         try:
             with self._zip.open(name) as member:
                 chunks = _gunzip(member) if _is_gzip_name(name) else iter(lambda: member.read(READ_CHUNK), b"")
-                for lines in _line_lists(chunks):
+                for lines in _line_lists(_utf8_checked(chunks)):
                     try:
                         batch = [decode(line) for line in lines if line and not line.isspace()]
                     except msgspec.DecodeError:
@@ -140,6 +141,11 @@ class ExportArchive:
                 f"export of hour {hour:%Y-%m-%dT%H}:00Z is corrupt: member {name} does not decompress "
                 f"after line {line_number} ({type(exc).__name__}: {exc}); stopping rather than skipping data. "
                 "Re-run to download it again; if it persists, report it to Amplitude."
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise CorruptExport(
+                f"export of hour {hour:%Y-%m-%dT%H}:00Z is corrupt: member {name} is not UTF-8 text after line "
+                f"{line_number} ({exc.reason}); stopping rather than skipping data."
             ) from None
         except msgspec.DecodeError as exc:
             raise CorruptExport(
@@ -181,6 +187,18 @@ def _gunzip(member: IO[bytes]) -> Iterator[bytes]:
         yield piece
     if started and not inflate.eof:
         raise EOFError("compressed data ended before the end-of-stream marker was reached")
+
+
+def _utf8_checked(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """`chunks`, checked to be UTF-8 (raises `UnicodeDecodeError`): the decoder passes object fields through as
+    they are (`ForwardedEvent`), so it no longer sees every byte. An ASCII chunk, the usual case, costs next to
+    nothing; a character cut by a chunk boundary is checked with the next chunk."""
+    check = codecs.getincrementaldecoder("utf-8")().decode
+    for chunk in chunks:
+        if not chunk.isascii():
+            check(chunk)
+        yield chunk
+    check(b"", True)
 
 
 def _line_lists(chunks: Iterator[bytes]) -> Iterator[list[bytes]]:

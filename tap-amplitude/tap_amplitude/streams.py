@@ -243,7 +243,11 @@ class EventsStream(TypedRecordsStream):
                 iso(bookmark),
             )
         exporter = Exporter(self.client)
-        decoder = EventDecoder()
+        # Object fields are decoded only when something reads them: a derived stream or the SDK's record path.
+        only_encoded = self.direct_output is not None and not any(
+            self._child(name) for name in ("users", "groups", "revenue")
+        )
+        decoder = EventDecoder(forward_objects=only_encoded)
         # What start-up built (the SDK, schemas, catalog, config) lives until exit: out of the collector's sight,
         # full collections during the pass only look at what the pass allocates (about 0.1 s per 200,000 events).
         gc.freeze()

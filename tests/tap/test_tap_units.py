@@ -16,7 +16,7 @@ import requests
 from tap_amplitude.client import AmplitudeClient, AmplitudeError, check_url_scheme
 from tap_amplitude.cohorts import member_value, select_cohorts
 from tap_amplitude.derive import EVENT_FIELDS, Conformer, UserAggregator
-from tap_amplitude.events import EventDecoder, event_record
+from tap_amplitude.events import EventDecoder, ForwardedEvent, event_record
 from tap_amplitude.export import CorruptExport, ExportArchive
 from tap_amplitude.hours import Window, export_param, floor_hour, newest_exportable_hour, plan_windows, to_rfc3339
 
@@ -138,6 +138,14 @@ def test_corrupt_gzip_member_fails_loudly_naming_the_hour():
             list(archive.events(h, names[0], EventDecoder().decode))
 
 
+def test_member_that_is_not_utf8_fails_loudly_naming_the_hour():
+    good = ndjson([event(n, 3, event_properties={"city": "Zürich"}) for n in range(3)])
+    bad = good + b'{"uuid":"x","event_properties":{"name":"caf\xe9"}}\n'  # Latin-1, inside a forwarded object
+    assert len(read_member(gzip.compress(good))) == 3
+    with pytest.raises(CorruptExport, match=r"hour 2024-03-02T03:00Z is corrupt: .* is not UTF-8 text after line 0"):
+        read_member(gzip.compress(bad), decoder=EventDecoder(forward_objects=True))
+
+
 def zip_of_members(members: dict[str, bytes]) -> io.BufferedRandom:
     spool = tempfile.TemporaryFile()  # noqa: SIM115  (returned to the test)
     with zipfile.ZipFile(spool, "w") as archive:
@@ -147,9 +155,11 @@ def zip_of_members(members: dict[str, bytes]) -> io.BufferedRandom:
     return spool
 
 
-def read_member(body: bytes, name: str = "374182/374182_2024-03-02_3#0.json.gz") -> list:
+def read_member(
+    body: bytes, name: str = "374182/374182_2024-03-02_3#0.json.gz", decoder: EventDecoder | None = None
+) -> list:
     with ExportArchive(zip_of_members({name: body}), Window(hour(0), hour(5))) as archive:
-        return list(archive.events(hour(3), name, EventDecoder().decode))
+        return list(archive.events(hour(3), name, (decoder or EventDecoder()).decode))
 
 
 def ndjson(events: list[dict]) -> bytes:
@@ -226,6 +236,43 @@ def test_decoder_fast_path_builds_the_same_record_as_the_conformer():
     assert fast.event_time == "2024-03-02T04:09:05.123000+00:00"
 
 
+def as_json(event) -> dict:
+    """The record a decoded event becomes once written (what a target reads)."""
+    return msgspec.json.decode(msgspec.json.encode(event))
+
+
+def test_forwarded_objects_write_the_same_record_as_decoded_ones():
+    raw = event(
+        5,
+        4,
+        event_properties={"note": 'naïve "q" \u2028', "n": [1, 2.5, None, {"a": True}], "big": 12345678901234567890},
+        user_properties={"plan": "pro", "score": 1e-7},
+        group_properties={},
+        data={"path": "/batch"},
+        plan={"branch": "main"},
+        unknown_field={"x": 1},
+    )
+    line = msgspec.json.encode(raw).replace(b'"plan":"pro"', b'"plan" :  "pro"')  # exported spacing is kept
+    decoder = EventDecoder(forward_objects=True)
+    forwarded = decoder.decode(line)
+    assert type(forwarded) is ForwardedEvent and decoder.conformed == 0
+    assert as_json(forwarded) == event_record(EventDecoder().decode(line))
+    assert bytes(forwarded.user_properties) == b'{"plan" :  "pro","score":1e-7}'
+    assert as_json(decoder.decode(msgspec.json.encode(event(6, 4))))["event_properties"] is None  # absent: null
+
+
+def test_forwarded_objects_that_are_not_objects_take_the_conformer():
+    decoder = EventDecoder(forward_objects=True)
+    for number, odd in enumerate([{"event_properties": [1]}, {"data": 5}, {"user_properties": "x"}, {"plan": "x"}]):
+        raw = event(number, 4, **odd)
+        assert as_json(decoder.decode(msgspec.json.encode(raw))) == Conformer().event(raw)
+        assert decoder.conformed == number + 1
+    assert decoder.conformer.dropped == {"event_properties": 1, "data": 1, "user_properties": 1, "plan": 1}
+    null = decoder.decode(msgspec.json.encode(event(9, 4, event_properties=None)))
+    assert type(null) is ForwardedEvent and as_json(null)["event_properties"] is None
+
+
+@pytest.mark.parametrize("forward_objects", [False, True])
 @pytest.mark.parametrize(
     "odd",
     [
@@ -239,10 +286,10 @@ def test_decoder_fast_path_builds_the_same_record_as_the_conformer():
         {"location_lat": True},
     ],
 )
-def test_decoder_sends_lines_that_do_not_fit_through_the_conformer(odd):
+def test_decoder_sends_lines_that_do_not_fit_through_the_conformer(odd, forward_objects):
     raw = event(5, 4, **odd)
-    decoder = EventDecoder()
-    record = event_record(decoder.decode(msgspec.json.encode(raw)))
+    decoder = EventDecoder(forward_objects=forward_objects)
+    record = as_json(decoder.decode(msgspec.json.encode(raw)))
     assert decoder.conformed == 1
     assert record == Conformer().event(raw)
     field = next(iter(odd))
