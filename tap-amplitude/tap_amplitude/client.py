@@ -15,17 +15,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from tap_amplitude.errors import AmplitudeError, CredentialsError
+
 HOSTS = {"US": "https://amplitude.com", "EU": "https://analytics.eu.amplitude.com"}
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "tap-amplitude (Meltano Singer SDK)"
-
-
-class AmplitudeError(Exception):
-    """A failure the run cannot recover from; the message says what to fix."""
-
-
-class CredentialsError(AmplitudeError):
-    """Amplitude refused the API key, the secret key, or the key in this data center."""
 
 
 def is_loopback(host: str | None) -> bool:

@@ -150,6 +150,13 @@ class EventDecoder:
             return self._conform(line)
         return event
 
+    def add_counts(self, conformed: int, fixed: dict[str, int], dropped: dict[str, int]) -> None:
+        """Count what another decoder (an export worker's) conformed, for the run's summary."""
+        self.conformed += conformed
+        for counts, more in ((self.conformer.fixed, fixed), (self.conformer.dropped, dropped)):
+            for name, count in more.items():
+                counts[name] = counts.get(name, 0) + count
+
     def _conform(self, line: bytes) -> Any:
         record = self.conformer.event(_decode_object(line))
         self.conformed += 1

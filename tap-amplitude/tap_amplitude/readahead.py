@@ -24,10 +24,18 @@ class _Failure:
         self.error = error
 
 
-def read_ahead(items: Iterator[T], discard: Callable[[T], None], *, name: str = "read-ahead") -> Iterator[T]:
+def read_ahead(
+    items: Iterator[T],
+    discard: Callable[[T], None],
+    *,
+    name: str = "read-ahead",
+    ready: threading.Event | None = None,
+) -> Iterator[T]:
     """`items` in order, each produced one step ahead. An exception raised while producing an item is raised
-    here, in order, after the items before it. Items produced but never handed over are passed to `discard`."""
+    here, in order, after the items before it. Items produced but never handed over are passed to `discard`.
+    `ready`, if given, is set while the next item (or the end) is waiting: taking it would not block."""
     handoff: queue.Queue[Any] = queue.Queue()
+    ready = ready or threading.Event()
     done_with_one = threading.Semaphore(1)  # the producer may run one item ahead of the consumer
     stop = threading.Event()
     lock = threading.Lock()
@@ -39,6 +47,7 @@ def read_ahead(items: Iterator[T], discard: Callable[[T], None], *, name: str = 
                     accepted = not stop.is_set()
                     if accepted:
                         handoff.put(item)
+                        ready.set()
                 if not accepted:
                     discard(item)
                     return
@@ -46,9 +55,14 @@ def read_ahead(items: Iterator[T], discard: Callable[[T], None], *, name: str = 
                 if stop.is_set():
                     return
         except BaseException as error:  # noqa: BLE001  (re-raised in the consumer's thread)
-            handoff.put(_Failure(error))
+            hand_over(_Failure(error))
             return
-        handoff.put(_END)
+        hand_over(_END)
+
+    def hand_over(item: Any) -> None:
+        with lock:
+            handoff.put(item)
+            ready.set()
 
     thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
@@ -59,6 +73,9 @@ def read_ahead(items: Iterator[T], discard: Callable[[T], None], *, name: str = 
                 done_with_one.release()
             first = False
             item = handoff.get()
+            with lock:
+                if handoff.empty():
+                    ready.clear()
             if item is _END:
                 return
             if isinstance(item, _Failure):

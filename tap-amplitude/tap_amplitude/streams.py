@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
@@ -23,6 +24,7 @@ from tap_amplitude.cohorts import CohortDownloader, cohort_record, list_cohorts,
 from tap_amplitude.derive import GroupAggregator, UserAggregator
 from tap_amplitude.events import EventDecoder, event_record
 from tap_amplitude.export import Download, Exporter
+from tap_amplitude.export_workers import ExportWorkers, MemberTask, default_workers
 from tap_amplitude.hours import HOUR, floor_hour, iso, newest_exportable_hour, plan_windows
 from tap_amplitude.output import SingerOutput
 from tap_amplitude.privacy import DEFAULT_LOOKBACK_DAYS, DeletionJobs, days_to_read, deletion_records, utc_day
@@ -141,19 +143,40 @@ class EventsStream(TypedRecordsStream):
     def _write_events(self, output: SingerOutput, events: list[Any]) -> None:
         """What the SDK's record loop does for each of `events` (see `fast_output`), with one write per STATE
         interval instead of one call per record: the same bytes in the same order."""
-        every = self.STATE_MSG_FREQUENCY
         start = 0
         while start < len(events):
-            until_state = every - self._records_written % every
-            part = events[start : start + until_state]
+            part = events[start : start + self._records_until_state()]
             output.write_records(self.name, part, self._stream_version)
-            self.state_manager.is_flushed = False
-            self._records_written += len(part)
-            if self._record_counter is not None:
-                self._record_counter.increment(len(part))
-            if self._records_written % every == 0:
-                self._write_state_message()
+            self._written(len(part))
             start += len(part)
+
+    def _write_lines(self, output: SingerOutput, lines: memoryview, count: int) -> None:
+        """`_write_events` for `count` RECORD lines encoded by an export worker."""
+        start = 0
+        while count:
+            part = min(count, self._records_until_state())
+            end = len(lines)
+            if part < count:  # a STATE message falls inside: cut after the part-th line
+                rest = bytes(lines[start:])
+                cut = -1
+                for _ in range(part):
+                    cut = rest.index(b"\n", cut + 1)
+                end = start + cut + 1
+            output.write_lines(lines[start:end])
+            self._written(part)
+            start, count = end, count - part
+
+    def _records_until_state(self) -> int:
+        every = self.STATE_MSG_FREQUENCY
+        return every - self._records_written % every
+
+    def _written(self, count: int) -> None:
+        self.state_manager.is_flushed = False
+        self._records_written += count
+        if self._record_counter is not None:
+            self._record_counter.increment(count)
+        if self._records_written % self.STATE_MSG_FREQUENCY == 0:
+            self._write_state_message()
 
     @cached_property
     def revenue_reader(self) -> RevenueReader:
@@ -253,9 +276,15 @@ class EventsStream(TypedRecordsStream):
         gc.freeze()
         started = time.monotonic()
         window_hours = int(self.config.get("export_window_hours", 24))
-        for download in exporter.download_all(plan_windows(first, last, window_hours)):
-            yield from self._read(download, bookmark, decoder)
-            bookmark = max(bookmark, download.window.end)
+        next_download = threading.Event()
+        downloads = exporter.download_all(plan_windows(first, last, window_hours), ready=next_download)
+        workers = self._export_workers() if only_encoded else 0
+        if workers:
+            self._read_in_workers(downloads, next_download, bookmark, decoder, workers)
+        else:
+            for download in downloads:
+                yield from self._read(download, bookmark, decoder)
+                bookmark = max(bookmark, download.window.end)
         elapsed = time.monotonic() - started
         t = self.totals
         self.logger.info(
@@ -280,6 +309,12 @@ class EventsStream(TypedRecordsStream):
         for name, count in decoder.conformer.dropped.items():
             self.logger.warning("Set %d values of %s to null: they do not fit the schema type", count, name)
 
+    def _open_window(self, download: Download) -> None:
+        self.totals["windows"] += 1
+        self.totals["bytes"] += download.size_bytes
+        if download.archive is None:
+            self.totals["empty_windows"] += 1
+
     def _read(self, download: Download, bookmark: datetime, decoder: EventDecoder) -> Iterator[Any]:
         window = download.window
         include = frozenset(self.config.get("event_types_include") or ())
@@ -295,11 +330,8 @@ class EventsStream(TypedRecordsStream):
         per_window = users is not None or groups is not None
         started = time.monotonic()
         read = filtered = emitted = revenue_count = 0
-        self.totals["windows"] += 1
-        self.totals["bytes"] += download.size_bytes
-        if download.archive is None:
-            self.totals["empty_windows"] += 1
-        else:
+        self._open_window(download)
+        if download.archive is not None:
             with download.archive as archive:
                 for hour, members in archive.hours():
                     replay = hour < bookmark
@@ -342,12 +374,23 @@ class EventsStream(TypedRecordsStream):
             user_count = self._emit("users", users.records(), window_context)
         if groups is not None:
             group_count = self._emit("groups", groups.records(), window_context)
+        self._close_window(
+            download, bookmark, per_window, (read, filtered, emitted, user_count, revenue_count, group_count), started
+        )
+
+    def _close_window(
+        self, download: Download, bookmark: datetime, per_window: bool, counts: tuple[int, ...], started: float
+    ) -> None:
+        """A window's last commit, its share of the totals and its log line; `counts` are (read, filtered out,
+        emitted, users, revenue, groups)."""
+        window = download.window
+        read, filtered, emitted, user_count, revenue_count, group_count = counts
         if window.end > bookmark or per_window:
             self._commit(max(window.end, bookmark), None if window.end >= bookmark else window.end)
         seconds = time.monotonic() - started
         self.totals["read"] += read
         self.totals["filtered"] += filtered
-        if emit_events:
+        if self.selected:
             self.totals["events"] += emitted
         # The download overlapped the previous window's reading (read-ahead), so the two are reported apart.
         # Empty windows (before a project's first event, say) are counted in the summary, listed at debug level.
@@ -368,6 +411,82 @@ class EventsStream(TypedRecordsStream):
             seconds,
             read / seconds if seconds else 0,
         )
+
+    # -- the same pass with export workers ---------------------------------------------------------
+
+    def _export_workers(self) -> int:
+        """How many export workers read this pass: none unless events go out as the fast path writes them."""
+        if self.fast_output is None or not self.selected:
+            return 0
+        configured = self.config.get("export_workers")
+        return default_workers() if configured is None else int(configured)
+
+    def _read_in_workers(
+        self,
+        downloads: Iterator[Download],
+        next_download: threading.Event,
+        bookmark: datetime,
+        decoder: EventDecoder,
+        workers: int,
+    ) -> None:
+        """`_read` for every window, with members decoded and encoded by export workers (export_workers.py) and
+        written here in order: the same lines, STATE messages, commits, counts and log lines."""
+        output = self.fast_output
+        assert output is not None
+        include = frozenset(self.config.get("event_types_include") or ())
+        exclude = frozenset(self.config.get("event_types_exclude") or ())
+        at_window_end = False
+
+        def steps() -> Iterator[tuple[str, Download, datetime | None, str | None]]:
+            nonlocal at_window_end
+            for download in downloads:
+                at_window_end = False
+                yield "window", download, None, None
+                if download.archive is not None:
+                    for hour, members in download.archive.hours():
+                        for member in members:
+                            yield "member", download, hour, member
+                        yield "hour", download, hour, None
+                at_window_end = True
+                yield "closed", download, None, None
+
+        def may_pull() -> bool:
+            """Members of the next window are handed out ahead only once it is downloaded: a window's last
+            commit and STATE never wait for the next window's download."""
+            return not at_window_end or next_download.is_set()
+
+        def task_of(step: tuple[str, Download, datetime | None, str | None]) -> MemberTask | None:
+            kind, download, hour, member = step
+            if kind != "member":
+                return None
+            assert download.archive is not None and download.archive.path and hour and member
+            return MemberTask(download.archive.path, member, hour)
+
+        read = filtered = 0
+        started = time.monotonic()
+        with ExportWorkers(workers, self.name, self._stream_version, include, exclude) as pool:
+            for (kind, download, hour, _member), result in pool.ordered(steps(), task_of, may_pull):
+                if kind == "window":
+                    self._open_window(download)
+                    read = filtered = 0
+                    started = time.monotonic()
+                elif kind == "member":
+                    assert result is not None
+                    for lines, count in result.pieces():
+                        self._write_lines(output, lines, count)
+                    counts = result.counts
+                    assert counts is not None
+                    read += counts.read
+                    filtered += counts.filtered
+                    decoder.add_counts(counts.conformed, counts.fixed, counts.dropped)
+                elif kind == "hour":
+                    assert hour is not None
+                    self._commit(hour + HOUR, None)
+                else:
+                    download.close()
+                    self._close_window(download, bookmark, False, (read, filtered, read - filtered, 0, 0, 0), started)
+                    bookmark = max(bookmark, download.window.end)
+        self.logger.info("Export workers: %d processes, %.1f s of CPU in all", pool.count, pool.cpu_seconds)
 
 
 class DerivedStream(TypedRecordsStream):

@@ -89,6 +89,13 @@ class TapAmplitude(Tap):
             "halved and retried, down to one hour.",
         ),
         th.Property(
+            "export_workers",
+            th.IntegerType(minimum=0),
+            description="Worker processes that decompress, decode and encode export events when events is the "
+            "only export stream selected and its records go out unchanged (no stream map, every field). 0 does all "
+            "the work in the tap's own process. Default: one per CPU, at most 4; 0 on a single CPU.",
+        ),
+        th.Property(
             "export_latency_hours",
             th.IntegerType,
             default=2,
@@ -237,7 +244,13 @@ class TapAmplitude(Tap):
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """On SIGTERM or SIGINT the SDK writes the state as it stands; while batch files are not yet announced that
-        state covers records no target was told about, so the last STATE sent must stand instead."""
+        state covers records no target was told about, so the last STATE sent must stand instead. A signal that
+        arrives while output is being written is handled once that write is complete."""
+        writer = self.message_writer
+        if isinstance(writer, SingerOutput) and writer.defer_while_writing(
+            lambda: self._handle_termination(signum, frame)
+        ):
+            return
         try:
             output = self.batch_output
         except BatchConfigError:

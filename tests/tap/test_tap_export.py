@@ -227,7 +227,54 @@ def test_corrupt_gzip_fails_loudly_and_resume_finishes_without_duplicates(sandbo
     assert "users_window_start" not in resumed.state["bookmarks"]["events"]
 
 
-def test_sigterm_while_the_next_window_downloads_leaves_clean_output_and_a_resumable_state(sandbox, tap_dir):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_corrupt_gzip_read_by_export_workers_fails_the_same_way(sandbox, tap_dir, workers):
+    total = seed_hours(sandbox, {0: 3, 1: 3, 2: 3, 3: 3})
+    set_clock(sandbox, at(9))
+    sandbox.admin("POST", "amplitude/corrupt-gzip", json={"hour": "20240302T02", "region": "us", "count": 1})
+    config = base_config(sandbox, export_window_hours=24, export_workers=workers)
+    broken = run_tap(tap_dir(), config)  # events only: the pass that export workers read
+    assert broken.returncode != 0
+    assert "export of hour 2024-03-02T02:00Z is corrupt: member 374182/374182_2024-03-02_2#0" in broken.stderr
+    assert len(broken.records("events")) == 6 and bookmark(broken) == at(2).isoformat()
+    assert "Export workers:" not in broken.stderr  # no summary for a failed pass
+    resumed = run_tap(tap_dir(), config, state=broken.state)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(set(uuids(broken)) | set(uuids(resumed))) == len(uuids(broken)) + len(uuids(resumed)) == total
+
+
+def test_export_workers_end_with_the_tap_even_when_it_is_killed(sandbox, tap_dir):
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    seed_hours(sandbox, {h: 2000 for h in range(4)})
+    set_clock(sandbox, at(9))
+    sandbox.configure("amplitude", export_partition_events=100)
+    work = tap_dir()
+    work.mkdir(parents=True)
+    (work / "config.json").write_text(json.dumps(base_config(sandbox, export_window_hours=1, export_workers=2)))
+    (work / "catalog.json").write_text(json.dumps(catalog(("events",))))
+    command = [sys.executable, "-m", "tap_amplitude", "--config", str(work / "config.json")]
+    tap = subprocess.Popen(
+        [*command, "--catalog", str(work / "catalog.json")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    while not (line := tap.stdout.readline()).startswith(b'{"type":"RECORD"'):
+        assert line, "the tap ended before its first record"
+    workers = psutil.Process(tap.pid).children()
+    assert len(workers) == 2
+    tap.send_signal(signal.SIGKILL)  # no clean-up of any kind: the workers see their stdin close
+    tap.wait()
+    tap.stdout.close()
+    _, alive = psutil.wait_procs(workers, timeout=20)
+    assert not alive, [p.cmdline() for p in alive]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sigterm_while_the_next_window_downloads_leaves_clean_output_and_a_resumable_state(sandbox, tap_dir, workers):
     """Window 00-01 is read while window 02-03 downloads (slowly, here); SIGTERM then: every line written is whole
     JSON, the last one is the final STATE at the hour boundary, and a resume emits the rest exactly once."""
     import json
@@ -240,7 +287,7 @@ def test_sigterm_while_the_next_window_downloads_leaves_clean_output_and_a_resum
     set_clock(sandbox, at(9))
     sandbox.fault(action="latency", service="amplitude_api", path="/api/2/export", latency_ms=0, count=1)
     sandbox.fault(action="latency", service="amplitude_api", path="/api/2/export", latency_ms=5000, count=1)
-    config = base_config(sandbox, export_window_hours=2)
+    config = base_config(sandbox, export_window_hours=2, export_workers=workers)
     work = tap_dir()
     work.mkdir(parents=True)
     (work / "config.json").write_text(json.dumps(config))

@@ -1,7 +1,8 @@
-"""Events written straight from the read loop (`EventsStream._write_events`) give the very bytes the SDK's record
-loop gives: the same RECORD lines (time_extracted aside, a clock reading), the same STATE messages at the same
-places (every STATE_MSG_FREQUENCY records, here 7 so that pieces are cut mid-way), the same record count metric.
-With a stream map or a deselected field the fast path stays off and the SDK's own path runs."""
+"""Events written straight from the read loop (`EventsStream._write_events`), or encoded by export workers
+(`_write_lines`), give the very bytes the SDK's record loop gives: the same RECORD lines (time_extracted aside, a
+clock reading), the same STATE messages at the same places (every STATE_MSG_FREQUENCY records, here 7 so that
+pieces are cut mid-way), the same record count metric. With a stream map or a deselected field the fast path
+stays off and the SDK's own path runs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tap.support import STRICT_WARNINGS, at, base_config, catalog, ingest, make_events, set_clock
 
@@ -27,13 +30,18 @@ streams.EventsStream.STATE_MSG_FREQUENCY = 7
 if sys.argv.pop(1) == "sdk":
     streams.EventsStream.fast_path_allowed = False
 fast = []
-write_events = streams.EventsStream._write_events
+write_events, write_lines = streams.EventsStream._write_events, streams.EventsStream._write_lines
 
 def counted(self, output, events):
     fast.append(len(events))
     write_events(self, output, events)
 
+def counted_lines(self, output, lines, count):
+    fast.append(count)
+    write_lines(self, output, lines, count)
+
 streams.EventsStream._write_events = counted
+streams.EventsStream._write_lines = counted_lines
 atexit.register(lambda: print(f"FAST-PATH-EVENTS {sum(fast)}", file=sys.stderr))
 TapAmplitude.cli()
 """
@@ -99,9 +107,11 @@ def seed(sandbox) -> int:
     return total
 
 
-def test_fast_path_output_is_byte_identical_to_the_sdk_record_loop(sandbox, tap_dir):
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_fast_path_output_is_byte_identical_to_the_sdk_record_loop(sandbox, tap_dir, workers):
     total = seed(sandbox)
-    config = base_config(sandbox, export_window_hours=2)
+    sandbox.configure("amplitude", export_partition_events=5)  # hours of several members, spread over workers
+    config = base_config(sandbox, export_window_hours=2, export_workers=workers)
     fast_lines, fast_events, fast_counts = run(tap_dir(), "fast", config, ("events",))
     sdk_lines, sdk_events, sdk_counts = run(tap_dir(), "sdk", config, ("events",))
     assert fast_events == total and sdk_events == 0
@@ -122,6 +132,17 @@ def test_fast_path_with_children_and_filters_is_byte_identical(sandbox, tap_dir)
     assert fast_events == total and sdk_events == 0
     assert fast_lines == sdk_lines
     assert fast_counts == sdk_counts and fast_counts["events"] == total and fast_counts["revenue"] == total
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_event_type_filters_apply_in_export_workers(sandbox, tap_dir, workers):
+    total = seed(sandbox)
+    ingest(sandbox, make_events(5, at(6.5), prefix="skip", event_type="skipped"), when=at(6.5))
+    set_clock(sandbox, at(9))
+    config = base_config(sandbox, export_window_hours=3, event_types_exclude=["skipped"], export_workers=workers)
+    fast_lines, fast_events, fast_counts = run(tap_dir(), "fast", config, ("events",))
+    sdk_lines, _, sdk_counts = run(tap_dir(), "sdk", config, ("events",))
+    assert fast_events == total and fast_lines == sdk_lines and fast_counts == sdk_counts == {"events": total}
 
 
 def test_stream_maps_and_deselected_fields_keep_the_sdk_path(sandbox, tap_dir):

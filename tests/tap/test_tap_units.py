@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 import requests
+from tap_amplitude.archive import CorruptExport, ExportArchive
 from tap_amplitude.client import AmplitudeClient, AmplitudeError, check_url_scheme
 from tap_amplitude.cohorts import member_value, select_cohorts
 from tap_amplitude.derive import EVENT_FIELDS, Conformer, UserAggregator
 from tap_amplitude.events import EventDecoder, ForwardedEvent, event_record
-from tap_amplitude.export import CorruptExport, ExportArchive
 from tap_amplitude.hours import Window, export_param, floor_hour, newest_exportable_hour, plan_windows, to_rfc3339
 
 from tap.support import STRICT_WARNINGS
