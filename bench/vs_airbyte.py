@@ -2,12 +2,13 @@
 
 Installs `airbyte-source-amplitude` (AIRBYTE_VERSION, from the package registry) into its own virtualenv under
 bench/out (cached; the project's virtualenv is untouched), bulk-seeds the same cached 200,000-event sandbox
-export as bench/tap_throughput.py, and then, against one sandbox, alternates --rounds times:
+export as bench/tap_throughput.py, and then, against one sandbox, runs each of these in turn, --rounds times:
 
 - Airbyte: `source-amplitude read --config ... --catalog ...` with only `events` selected (incremental, the
   connector's own discovered stream), windows of 24 h (`request_time_range`, its default) from the same start;
 - tap-amplitude: the real CLI with only `events` selected, 24 h windows, its settings left at their defaults (so
-  its export workers decode on every CPU; CPU time counts the workers too).
+  its export workers decode on every CPU; CPU time counts the workers too);
+- tap-amplitude in one process: the same with `export_workers: 0`.
 
 Each writes its stdout into a pipe that this script drains and in which it counts RECORD lines (the same sink
 for both); wall time from process start to exit, CPU time, peak RSS of the process tree (psutil, every 20 ms).
@@ -50,6 +51,8 @@ AIRBYTE_PACKAGE = "airbyte-source-amplitude"
 AIRBYTE_VERSION = "0.6.19"
 AIRBYTE_VENV = OUT / f"airbyte-source-amplitude-{AIRBYTE_VERSION}"
 GOAL_RATIO = 10.0
+ONE_PROCESS = "tap-one-process"
+READERS = ("airbyte", "tap", ONE_PROCESS)
 CODECS = ("orjson", "msgspec")  # the floor is the faster of the two
 RECORD_MARK = b'\n{"type":"RECORD",'  # both write one message per line, RECORD first; a JSON line has no raw newline
 LAUNCHER = (
@@ -177,7 +180,7 @@ def rate(events: int, seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000, help="events in the export (default 200,000)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of Airbyte and tap-amplitude")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three readers, each round in a different order")
     parser.add_argument("--no-results", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = parser.parse_args()
 
@@ -191,9 +194,12 @@ def main() -> None:
         airbyte_args = airbyte_files(python, sandbox, data, work / "airbyte")
         airbyte_env = {"AIRBYTE_AMPLITUDE_URL_BASE": f"{sandbox.amplitude['api']}/api/"}
         (work / "tap").mkdir(parents=True, exist_ok=True)
-        (work / "tap" / "config.json").write_text(json.dumps(benchlib.tap_config(sandbox, data)))
         (work / "tap" / "catalog.json").write_text(json.dumps(benchlib.tap_catalog(("events",))))
-        tap_args = ["--config", str(work / "tap" / "config.json"), "--catalog", str(work / "tap" / "catalog.json")]
+        tap_args: dict[str, list[str]] = {}
+        for reader, settings in (("tap", {}), (ONE_PROCESS, {"export_workers": 0})):
+            config = work / "tap" / f"config-{reader}.json"
+            config.write_text(json.dumps(benchlib.tap_config(sandbox, data, **settings)))
+            tap_args[reader] = ["--config", str(config), "--catalog", str(work / "tap" / "catalog.json")]
         # Amplitude serves prepared files; the sandbox builds each window's zip on first request and keeps it
         # (sandbox/sandbox/amplitude/export_cache.py). One bare pass builds them, so both readers get served files.
         print("==> warming the sandbox's export cache: one bare download of every window", flush=True)
@@ -203,7 +209,7 @@ def main() -> None:
             if reader == "airbyte":
                 command, env = [str(python), "-c", LAUNCHER, "read", *airbyte_args], airbyte_env
             else:
-                command, env = [str(benchlib.TAP), *tap_args], None
+                command, env = [str(benchlib.TAP), *tap_args[reader]], None
             run = run_counting(reader, command, work / reader / f"run-{len(runs)}.log", env)
             if run.records != data.events:
                 raise SystemExit(f"{reader} emitted {run.records:,} records, expected {data.events:,} (log in {work})")
@@ -216,10 +222,9 @@ def main() -> None:
             )
 
         for round_number in range(args.rounds):
-            # Alternate which goes first, so that neither always follows the other's page cache or load.
-            order = ("airbyte", "tap") if round_number % 2 == 0 else ("tap", "airbyte")
-            for reader in order:
-                one(reader)
+            # Rotate which goes first, so that none always follows another's page cache or load.
+            for step in range(len(READERS)):
+                one(READERS[(round_number + step) % len(READERS)])
 
         print("==> the floor (tap_throughput.py's): download the windows, then decode and re-encode them")
         paths, download_seconds, size = tap_throughput.download(sandbox, data, work / "download")
@@ -233,8 +238,12 @@ def main() -> None:
 
     airbyte = [r for r in runs if r.reader == "airbyte"]
     tap = [r for r in runs if r.reader == "tap"]
+    single = [r for r in runs if r.reader == ONE_PROCESS]
     best_airbyte, best_tap = min(airbyte, key=lambda r: r.seconds), min(tap, key=lambda r: r.seconds)
+    best_single = min(single, key=lambda r: r.seconds)
     ratio = best_airbyte.seconds / best_tap.seconds
+    single_ratio = best_airbyte.seconds / best_single.seconds
+    single_cpu_ratio = min(r.cpu_seconds for r in airbyte) / min(r.cpu_seconds for r in single)
     cpu_ratio = min(r.cpu_seconds for r in airbyte) / min(r.cpu_seconds for r in tap)
     round_ratios = [a.seconds / t.seconds for a, t in zip(airbyte, tap, strict=True)]
     floor_rate = rate(data.events, floor.seconds)
@@ -242,7 +251,7 @@ def main() -> None:
     lines = [
         (
             f"Run {benchlib.now_stamp()}: `{command}`, {data.events:,} events ({data.users:,} users, 30 days, "
-            f"{len(paths)} windows of 24 h, {size / MB:,.1f} MB of zip), {args.rounds} alternating rounds; "
+            f"{len(paths)} windows of 24 h, {size / MB:,.1f} MB of zip), {args.rounds} rounds of the three readers in turn; "
             f"{load_before} before, {load_after} after."
         ),
         "",
@@ -253,7 +262,8 @@ def main() -> None:
     rows = []
     for label, group, best in (
         (f"Airbyte source-amplitude {AIRBYTE_VERSION}", airbyte, best_airbyte),
-        ("tap-amplitude", tap, best_tap),
+        ("tap-amplitude (its defaults: export workers on every CPU)", tap, best_tap),
+        ("tap-amplitude in one process (`export_workers: 0`)", single, best_single),
     ):
         rows.append(
             [
@@ -293,6 +303,11 @@ def main() -> None:
             f"{cpu_ratio:.1f}x per CPU second. Goal {GOAL_RATIO:.0f}x: {'met' if ratio >= GOAL_RATIO else '**missed**'}. "
             f"Load average after each run: Airbyte {', '.join(f'{r.load:.1f}' for r in airbyte)}; tap-amplitude "
             f"{', '.join(f'{r.load:.1f}' for r in tap)}."
+        ),
+        (
+            f"- In one process (`export_workers: 0`, one CPU like Airbyte's connector): **{single_ratio:.1f}x** in "
+            f"events/s, {single_cpu_ratio:.1f}x per CPU second. The workers spend more CPU in all (their start, "
+            "the lines passed back through pipes) for a shorter wall time."
         ),
         (
             f"- tap-amplitude at {rate(data.events, best_tap.seconds) / floor_rate:.2f} of the floor's events/s "
