@@ -65,8 +65,10 @@ def default_workers() -> int:
 
 @dataclass(frozen=True)
 class MemberTask:
-    """One archive member for a worker to read."""
+    """One archive member for a worker to read. `archive` numbers the downloads of a run: a worker keeps the last
+    archive it read open, and a spool's path may be used again once it is removed."""
 
+    archive: int
     path: str
     member: str
     hour: datetime
@@ -210,9 +212,7 @@ class ExportWorkers:
                 if task is not None:
                     worker = self._workers[self._next]
                     self._next = (self._next + 1) % len(self._workers)
-                    worker.send(
-                        json.dumps({"path": task.path, "member": task.member, "hour": task.hour.isoformat()}).encode()
-                    )
+                    worker.send(msgspec.json.encode(task))
                     in_flight += 1
                 pending.append((step, worker))
             if not pending:
@@ -274,12 +274,6 @@ class _Settings(msgspec.Struct):
     exclude: frozenset[str]
 
 
-class _Task(msgspec.Struct):
-    path: str
-    member: str
-    hour: datetime
-
-
 class _Output:
     """Frames to the tap, written by a thread: the worker decodes its next members while the tap is still
     writing an earlier member's lines (a pipe holds far less than a member), up to OUTPUT_FRAMES frames ahead."""
@@ -312,7 +306,7 @@ class _Output:
                 self.broken = True
 
 
-def _read_member(task: _Task, archive: zipfile.ZipFile, settings: _Settings, decoder: EventDecoder,
+def _read_member(task: MemberTask, archive: zipfile.ZipFile, settings: _Settings, decoder: EventDecoder,
                  lines: RecordLines, output: _Output) -> MemberCounts:  # fmt: skip
     counts = MemberCounts()
     include, exclude = settings.include, settings.exclude
@@ -342,17 +336,17 @@ def main() -> None:
     decoder = EventDecoder(forward_objects=True)
     lines = RecordLines(msgspec.json.Encoder(decimal_format="number"))
     archive: zipfile.ZipFile | None = None
-    opened = ""
+    opened = -1
     try:
         for command in commands:
             if output.broken:
                 break
-            task = msgspec.json.decode(command, type=_Task)
+            task = msgspec.json.decode(command, type=MemberTask)
             try:
-                if task.path != opened:
+                if task.archive != opened:
                     if archive is not None:
                         archive.close()
-                    archive, opened = zipfile.ZipFile(task.path), task.path
+                    archive, opened = zipfile.ZipFile(task.path), task.archive
                 counts = _read_member(task, archive, settings, decoder, lines, output)
             except CorruptExport as exc:
                 output.send(FAILED, 0, json.dumps({"corrupt": True, "message": str(exc)}).encode())

@@ -437,35 +437,34 @@ class EventsStream(TypedRecordsStream):
         exclude = frozenset(self.config.get("event_types_exclude") or ())
         at_window_end = False
 
-        def steps() -> Iterator[tuple[str, Download, datetime | None, str | None]]:
+        def steps() -> Iterator[tuple[str, Download, Any]]:
+            """(kind, download, detail) in output order; the detail of a "member" is its MemberTask, of an "hour"
+            the hour."""
             nonlocal at_window_end
-            for download in downloads:
+            for number, download in enumerate(downloads):
                 at_window_end = False
-                yield "window", download, None, None
+                yield "window", download, None
                 if download.archive is not None:
+                    assert download.archive.path is not None
                     for hour, members in download.archive.hours():
                         for member in members:
-                            yield "member", download, hour, member
-                        yield "hour", download, hour, None
+                            yield "member", download, MemberTask(number, download.archive.path, member, hour)
+                        yield "hour", download, hour
                 at_window_end = True
-                yield "closed", download, None, None
+                yield "closed", download, None
 
         def may_pull() -> bool:
             """Members of the next window are handed out ahead only once it is downloaded: a window's last
             commit and STATE never wait for the next window's download."""
             return not at_window_end or next_download.is_set()
 
-        def task_of(step: tuple[str, Download, datetime | None, str | None]) -> MemberTask | None:
-            kind, download, hour, member = step
-            if kind != "member":
-                return None
-            assert download.archive is not None and download.archive.path and hour and member
-            return MemberTask(download.archive.path, member, hour)
+        def task_of(step: tuple[str, Download, Any]) -> MemberTask | None:
+            return step[2] if step[0] == "member" else None
 
         read = filtered = 0
         started = time.monotonic()
         with ExportWorkers(workers, self.name, self._stream_version, include, exclude) as pool:
-            for (kind, download, hour, _member), result in pool.ordered(steps(), task_of, may_pull):
+            for (kind, download, detail), result in pool.ordered(steps(), task_of, may_pull):
                 if kind == "window":
                     self._open_window(download)
                     read = filtered = 0
@@ -480,8 +479,7 @@ class EventsStream(TypedRecordsStream):
                     filtered += counts.filtered
                     decoder.add_counts(counts.conformed, counts.fixed, counts.dropped)
                 elif kind == "hour":
-                    assert hour is not None
-                    self._commit(hour + HOUR, None)
+                    self._commit(detail + HOUR, None)
                 else:
                     download.close()
                     self._close_window(download, bookmark, False, (read, filtered, read - filtered, 0, 0, 0), started)
