@@ -180,7 +180,9 @@ def rate(events: int, seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000, help="events in the export (default 200,000)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three readers, each round in a different order")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the three readers, each round in a different order"
+    )
     parser.add_argument("--no-results", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = parser.parse_args()
 

@@ -430,7 +430,8 @@ class EventsStream(TypedRecordsStream):
         workers: int,
     ) -> None:
         """`_read` for every window, with members decoded and encoded by export workers (export_workers.py) and
-        written here in order: the same lines, STATE messages, commits, counts and log lines."""
+        written here in order: the same lines, STATE messages, commits, counts and log lines. No derived stream is
+        selected here, so no hour before the bookmark is re-read."""
         output = self.fast_output
         assert output is not None
         include = frozenset(self.config.get("event_types_include") or ())
