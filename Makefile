@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PACKAGES := sandbox/pyproject.toml tap-amplitude/pyproject.toml target-brevo/pyproject.toml webhook-receiver/pyproject.toml \
-	tap-brevo/pyproject.toml target-amplitude/pyproject.toml requirements.txt
+	tap-brevo/pyproject.toml target-amplitude/pyproject.toml target-common/pyproject.toml requirements.txt
 
 .PHONY: install demo demo-reset lint test bench bench-large sandbox clean
 
@@ -14,7 +14,7 @@ $(VENV)/.installed: $(PACKAGES)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check \
 		-e ./sandbox -e ./webhook-receiver -e './tap-amplitude[testing,streaming]' -e './target-brevo[testing]' \
-		-e ./tap-brevo -e ./target-amplitude -r requirements.txt
+		-e ./target-common -e ./tap-brevo -e ./target-amplitude -r requirements.txt
 	touch $@
 
 demo: install

@@ -8,10 +8,10 @@ import orjson
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
+from target_common.validation import validator_for
 
 from target_amplitude.delivery.requests import Item
 from target_amplitude.mapping.events import Rejected, Skipped, plain
-from target_amplitude.validation import validator_for
 
 
 class EventsSink(BatchSink):

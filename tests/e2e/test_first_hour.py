@@ -44,7 +44,7 @@ def project_copy(root: Path) -> Path:
     root.mkdir()
     for name in ("meltano.yml", "Makefile"):
         shutil.copy(REPO / name, root / name)
-    for name in ("tap-amplitude", "target-brevo", "tap-brevo", "target-amplitude", "sandbox", "webhook-receiver",
+    for name in ("tap-amplitude", "target-brevo", "tap-brevo", "target-amplitude", "sandbox", "webhook-receiver", "target-common",
                  "requirements.txt", ".venv"):  # fmt: skip
         (root / name).symlink_to(REPO / name)
     (root / ".meltano").mkdir()

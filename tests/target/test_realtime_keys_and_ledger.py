@@ -16,11 +16,11 @@ from pathlib import Path
 import orjson
 import pytest
 from target_brevo.cohorts import policy
-from target_brevo.delivery import flush
 from target_brevo.delivery.flush import FlushPolicy
 from target_brevo.delivery.ledger import ContactChange, Ledger
 from target_brevo.mapping.values import InvalidValue, coerce_attribute, to_epoch
 from target_brevo.settings import parse_settings
+from target_common import files
 
 from .support import USERS_SCHEMA, record, run_target, schema, state, to_lines, user
 
@@ -336,7 +336,7 @@ def test_an_acknowledgement_is_replaced_whole_or_not_at_all(tmp_path, monkeypatc
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(flush.os, "replace", fail)
+    monkeypatch.setattr(files.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         policy_.acknowledge({"spool": 2})
     assert orjson.loads(ack.read_bytes()) == {"spool": 1}

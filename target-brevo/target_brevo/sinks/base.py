@@ -12,13 +12,13 @@ from typing import Any, ClassVar
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
+from target_common.validation import validator_for
 
 from target_brevo.delivery.batch import HeldRequest
 from target_brevo.mapping.jsonsafe import json_safe
 from target_brevo.mapping.values import InvalidValue
 from target_brevo.privacy.gate import PrivacyGate
 from target_brevo.report import RunReport
-from target_brevo.validation import validator_for
 
 #: The order sinks are flushed in: contacts before anything that needs them to exist.
 #: Deletions come after every sink that may deliver a contact: what the run delivered before a person's

@@ -1,7 +1,9 @@
-"""Records checked against their stream schema by fastjsonschema, compiled once per schema: the SDK's default
-(jsonschema) took three quarters of the target's time per record. Formats are not checked (as the SDK's default
-does not), defaults are never written into the record, and a schema fastjsonschema cannot compile is checked by
-the SDK's validator instead."""
+"""Record validation against the stream schema with fastjsonschema (compiled once per schema).
+
+The SDK's default validator (jsonschema) took half to three quarters of a target's CPU per record; the
+compiled validator checks the same schema (formats not checked, as the SDK does by default) and
+never writes defaults into the record. A schema fastjsonschema cannot compile falls back to the SDK's.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
 
 
 class CompiledValidator(BaseJSONSchemaValidator):
+    """Validates records against the stream schema, compiled once by fastjsonschema."""
+
     def __init__(self, schema: dict[str, Any]) -> None:
         super().__init__(schema)
         self._validate = fastjsonschema.compile(schema, use_default=False, use_formats=False)

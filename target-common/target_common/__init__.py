@@ -1,0 +1,1 @@
+"""Shared by target-brevo and target-amplitude (see README.md)."""
