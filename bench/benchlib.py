@@ -311,6 +311,24 @@ def load_note() -> str:
     return f"load average {one:.2f} on {os.cpu_count()} CPUs"
 
 
+def log_tail(log: Path, lines: int = 25) -> str:
+    """The last lines of a process's log, for an error message."""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def listening_url(process: subprocess.Popen[bytes], log: Path, pattern: re.Pattern[str], timeout: float = 60.0) -> str:
+    """The base URL a webhook tap (started with its stderr in `log`) logs once it listens on its free port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = pattern.search(log.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise SystemExit(f"{Path(process.args[0]).name} did not start listening (log {log}):\n{log_tail(log)}")
+
+
 def percentile(values: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile of `values` (nan when empty)."""
     if not values:

@@ -240,17 +240,20 @@ def run_target(box: Any, work: Path, name: str, label: str, messages: Path, reco
 
 def part_target(box: Any, work: Path, entry: dict[str, Any], sizes: dict[str, Any]) -> list[TargetRow]:
     rows: list[TargetRow] = []
+
+    def delivered_once(name: str, label: str, path: Path, n: int, batch: bool) -> None:
+        print(f"==> target-amplitude: {label}, {'Batch' if batch else 'HTTP V2'}", flush=True)
+        row = run_target(box, work, name, label, path, n, use_batch=batch)
+        check(row.summary["sent"] == n and row.stored == n, f"{name}: every record in Amplitude once")
+        rows.append(row)
+
     for n in sizes["target"]:
         path = work / f"records-{n}.jsonl"
         write_messages(path, entry, generated_records(n, 0.0, seed=n))
         for batch in (False, True):
-            api = "batch" if batch else "v2"
-            name = f"t{n}-{api}"
+            name = f"t{n}-{'batch' if batch else 'v2'}"
             label = f"{n:,} records, {n // EVENTS_PER_USER:,} users"
-            print(f"==> target-amplitude: {label}, {'Batch' if batch else 'HTTP V2'}", flush=True)
-            row = run_target(box, work, name, label, path, n, use_batch=batch)
-            check(row.summary["sent"] == n and row.stored == n, f"{name}: every record in Amplitude once")
-            rows.append(row)
+            delivered_once(name, label, path, n, batch)
             if n == sizes["rerun"] and not batch:
                 print("==> the same input again, same ledger", flush=True)
                 again = run_target(box, work, name, f"{label}, re-run (same ledger)", path, n, use_batch=batch)
@@ -265,12 +268,8 @@ def part_target(box: Any, work: Path, entry: dict[str, Any], sizes: dict[str, An
     path = work / "records-heavy.jsonl"
     write_messages(path, entry, generated_records(n, HEAVY_SHARE, seed=7))
     for batch in (False, True):
-        name = f"heavy-{'batch' if batch else 'v2'}"
         label = f"{n:,} records, {HEAVY_SHARE:.0%} of them one shared inbox"
-        print(f"==> target-amplitude: {label}, {'Batch' if batch else 'HTTP V2'}", flush=True)
-        row = run_target(box, work, name, label, path, n, use_batch=batch)
-        check(row.summary["sent"] == n and row.stored == n, f"{name}: every record in Amplitude once")
-        rows.append(row)
+        delivered_once(f"heavy-{'batch' if batch else 'v2'}", label, path, n, batch)
     return rows
 
 
@@ -356,22 +355,6 @@ def seed_list(box: Any, name: str, contacts: int) -> int:
     return list_id
 
 
-def receiver_url(tap: subprocess.Popen[bytes], log: Path) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = _LISTENING.search(log.read_text(errors="replace"))
-        if found:
-            return found.group(1)
-        if tap.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise SystemExit(f"tap-brevo did not start listening (log {log}):\n{tail(log)}")
-
-
-def tail(log: Path) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-
-
 def webhooks_cli(action: str, url: str, config: Path, *extra: str) -> str:
     done = subprocess.run([str(HOOKS), action, "--url", url, "--config", str(config), *extra],
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
@@ -444,7 +427,7 @@ def run_loop(box: Any, work: Path, name: str, contacts: int, batched: bool) -> L
         sampler = Sampler({"tap": tap.pid, "target": target.pid, "sandbox": box.proc.pid})
         sampler.start()
         try:
-            url = receiver_url(tap, tap_log) + "/brevo"
+            url = benchlib.listening_url(tap, tap_log, _LISTENING) + "/brevo"
             webhooks_cli("ensure", url, tap_conf, "--type", "marketing", *(["--batched"] if batched else []))
             box.admin("DELETE", "requests")  # the webhook calls are set-up, not the loop's
             simulated = box.admin("POST", "brevo/simulate/campaign", json={
@@ -457,7 +440,7 @@ def run_loop(box: Any, work: Path, name: str, contacts: int, batched: bool) -> L
                 except subprocess.TimeoutExpired:
                     raise SystemExit(f"{what} did not finish in {LOOP_TIMEOUT_SECONDS:g} s (log {log})") from None
                 if returncode != 0:
-                    raise SystemExit(f"{what} exited with {returncode} (log {log}):\n{tail(log)}")
+                    raise SystemExit(f"{what} exited with {returncode} (log {log}):\n{benchlib.log_tail(log)}")
         finally:
             sampler.stop()
             for process in (tap, target):

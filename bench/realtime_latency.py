@@ -142,7 +142,7 @@ def pipeline(sandbox: Any, work: Path, event_names: Sequence[str]) -> Iterator[P
         )
         tap.stdout.close()  # the target holds the read end now
         try:
-            url = _receiver_url(tap, TAP_LOG)
+            url = benchlib.listening_url(tap, TAP_LOG, _LISTENING, START_TIMEOUT_SECONDS)
             yield Pipeline(tap, target, url, secret)
         finally:
             _stop(tap, target)
@@ -152,24 +152,7 @@ def pipeline(sandbox: Any, work: Path, event_names: Sequence[str]) -> Iterator[P
 
 
 def _exited(name: str, returncode: int | None, log: Path) -> SystemExit:
-    return SystemExit(f"{name} exited with {returncode} (log {log}):\n{_tail(log)}")
-
-
-def _tail(log: Path) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-
-
-def _receiver_url(tap: subprocess.Popen[bytes], log: Path) -> str:
-    """The receiver's base URL, from the tap's start line (it listens on a free port)."""
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        found = _LISTENING.search(log.read_text(errors="replace"))
-        if found:
-            return found.group(1)
-        if tap.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise SystemExit(f"{TAP.name} did not start listening (log {log}):\n{_tail(log)}")
+    return SystemExit(f"{name} exited with {returncode} (log {log}):\n{benchlib.log_tail(log)}")
 
 
 def _stop(tap: subprocess.Popen[bytes], target: subprocess.Popen[bytes]) -> None:
